@@ -103,7 +103,11 @@ func (p *catalogParser) mapping(n *yaml.Node, subject string, allowed []string) 
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if line, dup := seen[k.Value]; dup {
-			p.add(k, subject, k.Value, "defined twice (first at line %d)", line)
+			if subject == "tags" {
+				p.add(k, "tag "+k.Value, "", "defined twice (first at line %d)", line)
+			} else {
+				p.add(k, subject, k.Value, "defined twice (first at line %d)", line)
+			}
 			continue
 		}
 		seen[k.Value] = k.Line
@@ -313,6 +317,20 @@ func ParseWindow(s string) (int64, error) {
 	return d.Milliseconds(), nil
 }
 
+// FormatWindow writes milliseconds in the largest whole unit: 7d, 24h,
+// 90m, 30s or 1500ms.
+func FormatWindow(ms int64) string {
+	for _, u := range []struct {
+		suffix string
+		ms     int64
+	}{{"d", 86_400_000}, {"h", 3_600_000}, {"m", 60_000}, {"s", 1000}} {
+		if ms != 0 && ms%u.ms == 0 {
+			return strconv.FormatInt(ms/u.ms, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(ms, 10) + "ms"
+}
+
 // tagSource is a tag as written, before resolution.
 type tagSource struct {
 	name                   string
@@ -372,6 +390,11 @@ func (p *catalogParser) tags(c *Catalog, n *yaml.Node) {
 	}
 	for i, s := range srcs {
 		if _, isRule := s.attrs["rule"]; isRule {
+			c.Tags[i].Type = TypeBool
+		}
+	}
+	for i, s := range srcs {
+		if _, isRule := s.attrs["rule"]; isRule {
 			p.rule(c, &c.Tags[i], s)
 		}
 	}
@@ -420,7 +443,7 @@ func (p *catalogParser) aggregate(c *Catalog, t *Tag, s *tagSource) {
 		case w <= 0:
 			p.add(wn, subject, "window", "must be positive (leave it out for a lifetime tag)")
 		case c.Bucket > 0 && w%c.Bucket != 0:
-			p.add(wn, subject, "window", "%s is not a whole number of buckets (%s)", s.window, time.Duration(c.Bucket)*time.Millisecond)
+			p.add(wn, subject, "window", "%s is not a whole number of buckets (%s)", s.window, FormatWindow(c.Bucket))
 		default:
 			t.Window = w
 		}

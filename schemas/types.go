@@ -157,7 +157,9 @@ func floatTimestamp(x float64, f TimeFormat) (Timestamp, error) {
 	if f == TimeUnixMillis || (f == TimeAuto && math.Abs(x) >= autoMillisThreshold) {
 		return Timestamp(math.Floor(x)), nil
 	}
-	ms := math.Floor(x * 1000)
+	// Round to the microsecond first so that 1.001 s is 1001 ms and not
+	// 1000.9999 floored to 1000.
+	ms := math.Floor(math.Round(x*1e6) / 1000)
 	if math.Abs(ms) > 1<<62 {
 		return 0, fmt.Errorf("timestamp %v out of range", x)
 	}

@@ -1,0 +1,500 @@
+package warehouse
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding"
+
+	"github.com/portrait-dev/portrait/schemas"
+)
+
+// CorruptFileError reports a data file that is not a readable events file
+// of the catalog: empty, truncated, not Parquet, failing a page checksum,
+// or with the wrong columns. Find it with errors.As to quarantine the file.
+type CorruptFileError struct {
+	Path string
+	Err  error
+}
+
+func (e *CorruptFileError) Error() string {
+	return fmt.Sprintf("corrupt events file %s: %v", e.Path, e.Err)
+}
+
+func (e *CorruptFileError) Unwrap() error { return e.Err }
+
+// ReadEvents reads events files in the order given and calls fn with one
+// record batch per Parquet row group (at most 128Ki rows for files this
+// package writes), with the columns of EventsSchema(cat). The batch is
+// released when fn returns: call Retain to keep it. A file that cannot be
+// read gives a *CorruptFileError naming it; an error from fn is returned
+// as is.
+func ReadEvents(ctx context.Context, cat *schemas.Catalog, files []string, fn func(arrow.RecordBatch) error) error {
+	r := newEventsReader(cat)
+	for _, path := range files {
+		if err := r.readFile(ctx, path, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReadEventRows reads events files into events (the simple path for
+// tests, loading and repair). Time repeats the event-time field, and
+// Partition and Offset come from _partition and _offset.
+func ReadEventRows(ctx context.Context, cat *schemas.Catalog, files []string) ([]schemas.Event, error) {
+	var out []schemas.Event
+	err := ReadEvents(ctx, cat, files, func(rec arrow.RecordBatch) error {
+		out = AppendEventRows(out, cat, rec)
+		return nil
+	})
+	return out, err
+}
+
+// AppendEventRows converts a record batch of EventsSchema(cat) to events
+// and appends them to dst.
+func AppendEventRows(dst []schemas.Event, cat *schemas.Catalog, rec arrow.RecordBatch) []schemas.Event {
+	n := int(rec.NumRows())
+	nf := len(cat.Fields)
+	values := make([]any, n*nf)
+	start := len(dst)
+	parts := rec.Column(nf).(*array.Int32).Int32Values()
+	offs := rec.Column(nf + 1).(*array.Int64).Int64Values()
+	for i := range n {
+		dst = append(dst, schemas.Event{Values: values[i*nf : (i+1)*nf : (i+1)*nf], Partition: parts[i], Offset: offs[i]})
+	}
+	for j, f := range cat.Fields {
+		col := rec.Column(j)
+		switch f.Type {
+		case schemas.TypeInt64:
+			vs := col.(*array.Int64).Int64Values()
+			for i := range n {
+				values[i*nf+j] = vs[i]
+			}
+		case schemas.TypeFloat64:
+			vs := col.(*array.Float64).Float64Values()
+			for i := range n {
+				values[i*nf+j] = vs[i]
+			}
+		case schemas.TypeString:
+			a := col.(*array.String)
+			for i := range n {
+				values[i*nf+j] = a.Value(i)
+			}
+		case schemas.TypeBool:
+			a := col.(*array.Boolean)
+			for i := range n {
+				values[i*nf+j] = a.Value(i)
+			}
+		case schemas.TypeTimestamp:
+			vs := col.(*array.Timestamp).TimestampValues()
+			for i := range n {
+				ts := schemas.Timestamp(vs[i])
+				values[i*nf+j] = ts
+				if j == cat.Time {
+					dst[start+i].Time = ts
+				}
+			}
+		}
+	}
+	return dst
+}
+
+// FileRows reads the number of rows of a Parquet file from its footer.
+func FileRows(path string) (rows int64, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("opening events file: %w", err)
+	}
+	defer f.Close()
+	pf, err := openParquet(f, path)
+	if err != nil {
+		return 0, err
+	}
+	return pf.NumRows(), nil
+}
+
+// HourFiles lists the data files of one events hour partition (the hour
+// that holds ts), sorted by name. Files still being written (temp names)
+// are never listed.
+func HourFiles(root string, ts schemas.Timestamp) ([]string, error) {
+	return DataFiles(HourDir(root, ts))
+}
+
+// EventFilesFor lists the data files of every events hour that overlaps
+// [from, to), oldest hour first and by name within an hour. It lists every
+// committed file, also of hours not (or no longer) closed by _SUCCESS.
+func EventFilesFor(root string, from, to schemas.Timestamp) ([]string, error) {
+	hours, err := ListHours(root, from, to)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, h := range hours {
+		files, err := DataFiles(h.Dir)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, files...)
+	}
+	return out, nil
+}
+
+// AllEventFiles lists the data files of every events hour.
+func AllEventFiles(root string) ([]string, error) {
+	return EventFilesFor(root, math.MinInt64, math.MaxInt64)
+}
+
+// eventsReader holds what is shared between the files of one read.
+type eventsReader struct {
+	cat    *schemas.Catalog
+	schema *arrow.Schema
+	kinds  []columnKind
+	mem    memory.Allocator
+}
+
+func newEventsReader(cat *schemas.Catalog) *eventsReader {
+	return &eventsReader{cat: cat, schema: EventsSchema(cat), kinds: columnKinds(cat), mem: memory.DefaultAllocator}
+}
+
+func (r *eventsReader) readFile(ctx context.Context, path string, fn func(arrow.RecordBatch) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("opening events file: %w", err)
+	}
+	defer f.Close()
+	pf, err := openParquet(f, path)
+	if err != nil {
+		return err
+	}
+	if err := r.checkSchema(pf.Schema()); err != nil {
+		return &CorruptFileError{Path: path, Err: err}
+	}
+	for i, rg := range pf.RowGroups() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rec, err := r.decodeRowGroup(rg)
+		if err != nil {
+			return &CorruptFileError{Path: path, Err: fmt.Errorf("row group %d: %w", i, err)}
+		}
+		err = fn(rec)
+		rec.Release()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openParquet opens a Parquet file; a file that is not one is a
+// *CorruptFileError. parquet-go may panic on corrupt input, so panics are
+// turned into errors here and in decodeRowGroup.
+func openParquet(f *os.File, path string) (pf *parquet.File, err error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("opening events file: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			pf, err = nil, &CorruptFileError{Path: path, Err: fmt.Errorf("parquet decoder panicked: %v", p)}
+		}
+	}()
+	if err := checkFrame(f, st.Size()); err != nil {
+		return nil, &CorruptFileError{Path: path, Err: err}
+	}
+	pf, err = parquet.OpenFile(f, st.Size(), parquet.SkipBloomFilters(true), parquet.SkipPageIndex(true))
+	if err != nil {
+		return nil, &CorruptFileError{Path: path, Err: err}
+	}
+	return pf, nil
+}
+
+// checkFrame checks the magic numbers at both ends of a Parquet file and
+// that the footer length fits in the file, before parquet-go trusts it (a
+// damaged length would make it allocate gigabytes).
+func checkFrame(f io.ReaderAt, size int64) error {
+	if size == 0 {
+		return errors.New("empty file")
+	}
+	if size < 12 {
+		return fmt.Errorf("%d bytes is too short for a parquet file", size)
+	}
+	var head, tail [8]byte
+	if _, err := f.ReadAt(head[:4], 0); err != nil {
+		return fmt.Errorf("reading header: %w", err)
+	}
+	if _, err := f.ReadAt(tail[:], size-8); err != nil {
+		return fmt.Errorf("reading footer: %w", err)
+	}
+	if string(head[:4]) != "PAR1" {
+		return fmt.Errorf("bad magic number %q at start of file (truncated or not parquet)", head[:4])
+	}
+	if string(tail[4:]) != "PAR1" {
+		return fmt.Errorf("bad magic number %q at end of file (truncated or not parquet)", tail[4:])
+	}
+	if n := int64(binary.LittleEndian.Uint32(tail[:4])); n > size-12 {
+		return fmt.Errorf("footer length %d exceeds the file size %d", n, size)
+	}
+	return nil
+}
+
+// checkSchema verifies that a file has exactly the events columns of the
+// catalog, in order, required and of the right physical type.
+func (r *eventsReader) checkSchema(s *parquet.Schema) error {
+	fields := s.Fields()
+	want := r.schema.Fields()
+	if len(fields) != len(want) {
+		return fmt.Errorf("has %d columns, catalog %s wants %d", len(fields), r.cat.Name, len(want))
+	}
+	for i, f := range fields {
+		switch {
+		case f.Name() != want[i].Name:
+			return fmt.Errorf("column %d is %q, want %q", i, f.Name(), want[i].Name)
+		case !f.Leaf():
+			return fmt.Errorf("column %s is a group", f.Name())
+		case !f.Required():
+			return fmt.Errorf("column %s is not required", f.Name())
+		case f.Type().Kind() != r.kinds[i].parquetKind():
+			return fmt.Errorf("column %s is %s, want %s", f.Name(), f.Type().Kind(), r.kinds[i].parquetKind())
+		}
+	}
+	return nil
+}
+
+// decodeRowGroup decodes one row group into a record batch, page by page
+// and without boxing values.
+func (r *eventsReader) decodeRowGroup(rg parquet.RowGroup) (rec arrow.RecordBatch, err error) {
+	n := rg.NumRows()
+	cols := make([]arrow.Array, 0, len(r.kinds))
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("parquet decoder panicked: %v", p)
+		}
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	chunks := rg.ColumnChunks()
+	if len(chunks) != len(r.kinds) {
+		return nil, fmt.Errorf("has %d column chunks, want %d", len(chunks), len(r.kinds))
+	}
+	for i, cc := range chunks {
+		a, err := r.decodeColumn(cc, r.kinds[i], r.schema.Field(i).Type, n)
+		if err != nil {
+			return nil, fmt.Errorf("column %s: %w", r.schema.Field(i).Name, err)
+		}
+		cols = append(cols, a)
+	}
+	return array.NewRecordBatch(r.schema, cols, n), nil
+}
+
+func (r *eventsReader) decodeColumn(cc parquet.ColumnChunk, kind columnKind, typ arrow.DataType, n int64) (arrow.Array, error) {
+	if n > math.MaxInt32 {
+		return nil, fmt.Errorf("row group of %d rows is too big", n)
+	}
+	pages := cc.Pages()
+	defer pages.Close()
+	var (
+		i64  []int64
+		i32  []int32
+		f64  []float64
+		bits []bool
+		str  stringColumn
+	)
+	switch kind {
+	case kindInt64:
+		i64 = make([]int64, 0, n)
+	case kindInt32:
+		i32 = make([]int32, 0, n)
+	case kindDouble:
+		f64 = make([]float64, 0, n)
+	case kindBool:
+		bits = make([]bool, 0, n)
+	case kindString:
+		str.offsets = make([]int32, 1, n+1)
+	}
+	got := int64(0)
+	for {
+		p, err := pages.ReadPage()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if p.NumNulls() != 0 {
+			parquet.Release(p)
+			return nil, errors.New("page holds nulls")
+		}
+		got += p.NumValues()
+		if got > n {
+			parquet.Release(p)
+			return nil, fmt.Errorf("holds more than the row group's %d rows", n)
+		}
+		switch kind {
+		case kindInt64:
+			i64, err = appendPage(i64, p, valuesInt64)
+		case kindInt32:
+			i32, err = appendPage(i32, p, valuesInt32)
+		case kindDouble:
+			f64, err = appendPage(f64, p, valuesDouble)
+		case kindBool:
+			bits, err = appendBools(bits, p)
+		case kindString:
+			err = str.appendPage(p)
+		}
+		parquet.Release(p)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if got != n {
+		return nil, fmt.Errorf("holds %d values, the row group has %d rows", got, n)
+	}
+	switch kind {
+	case kindInt64:
+		return fixedArray(typ, len(i64), arrow.Int64Traits.CastToBytes(i64)), nil
+	case kindInt32:
+		return fixedArray(typ, len(i32), arrow.Int32Traits.CastToBytes(i32)), nil
+	case kindDouble:
+		return fixedArray(typ, len(f64), arrow.Float64Traits.CastToBytes(f64)), nil
+	case kindBool:
+		b := array.NewBooleanBuilder(r.mem)
+		defer b.Release()
+		b.AppendValues(bits, nil)
+		return b.NewArray(), nil
+	default:
+		return str.array(), nil
+	}
+}
+
+// fixedArray wraps a Go slice of fixed-width values as an Arrow array
+// without copying it.
+func fixedArray(typ arrow.DataType, n int, data []byte) arrow.Array {
+	d := array.NewData(typ, n, []*memory.Buffer{nil, memory.NewBufferBytes(data)}, nil, 0, 0)
+	defer d.Release()
+	return array.MakeFromData(d)
+}
+
+func valuesInt64(v *encoding.Values) []int64    { return v.Int64() }
+func valuesInt32(v *encoding.Values) []int32    { return v.Int32() }
+func valuesDouble(v *encoding.Values) []float64 { return v.Double() }
+
+// appendPage appends the values of a plain or dictionary-encoded page.
+func appendPage[T any](dst []T, p parquet.Page, typed func(*encoding.Values) []T) ([]T, error) {
+	data := p.Data()
+	if d := p.Dictionary(); d != nil {
+		dv := d.Page().Data()
+		dict := typed(&dv)
+		for _, k := range data.Int32() {
+			if uint(k) >= uint(len(dict)) {
+				return dst, fmt.Errorf("dictionary index %d out of range [0,%d)", k, len(dict))
+			}
+			dst = append(dst, dict[k])
+		}
+		return dst, nil
+	}
+	vs := typed(&data)
+	if int64(len(vs)) != p.NumValues() {
+		return dst, fmt.Errorf("page decodes to %d values, header says %d", len(vs), p.NumValues())
+	}
+	return append(dst, vs...), nil
+}
+
+func appendBools(dst []bool, p parquet.Page) ([]bool, error) {
+	br, ok := p.Values().(parquet.BooleanReader)
+	if !ok {
+		return dst, fmt.Errorf("page of type %s has no boolean reader", p.Type())
+	}
+	start := len(dst)
+	want := start + int(p.NumValues())
+	dst = append(dst, make([]bool, p.NumValues())...)
+	for got := start; got < want; {
+		k, err := br.ReadBooleans(dst[got:want])
+		got += k
+		if err == io.EOF {
+			if got != want {
+				return dst, fmt.Errorf("page holds %d values, header says %d", got-start, want-start)
+			}
+			break
+		}
+		if err != nil {
+			return dst, err
+		}
+		if k == 0 {
+			return dst, errors.New("boolean page reader made no progress")
+		}
+	}
+	return dst, nil
+}
+
+// stringColumn accumulates a string column as Arrow offsets and data.
+type stringColumn struct {
+	offsets []int32
+	data    []byte
+}
+
+func (s *stringColumn) appendPage(p parquet.Page) error {
+	if d := p.Dictionary(); d != nil {
+		dv := d.Page().Data()
+		dd, doffs := dv.ByteArray()
+		if len(doffs) == 0 {
+			return errors.New("empty string dictionary")
+		}
+		nd := uint(len(doffs) - 1)
+		data := p.Data()
+		for _, k := range data.Int32() {
+			if uint(k) >= nd {
+				return fmt.Errorf("dictionary index %d out of range [0,%d)", k, nd)
+			}
+			s.data = append(s.data, dd[doffs[k]:doffs[k+1]]...)
+			if err := s.push(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	pd := p.Data()
+	data, offs := pd.ByteArray()
+	if int64(len(offs)) != p.NumValues()+1 {
+		return fmt.Errorf("page has %d offsets for %d values", len(offs), p.NumValues())
+	}
+	base := int64(len(s.data)) - int64(offs[0])
+	for _, o := range offs[1:] {
+		end := base + int64(o)
+		if end > math.MaxInt32 {
+			return errors.New("string data of the row group exceeds 2 GiB")
+		}
+		s.offsets = append(s.offsets, int32(end))
+	}
+	s.data = append(s.data, data[offs[0]:offs[len(offs)-1]]...)
+	return nil
+}
+
+func (s *stringColumn) push() error {
+	if len(s.data) > math.MaxInt32 {
+		return errors.New("string data of the row group exceeds 2 GiB")
+	}
+	s.offsets = append(s.offsets, int32(len(s.data)))
+	return nil
+}
+
+func (s *stringColumn) array() arrow.Array {
+	d := array.NewData(arrow.BinaryTypes.String, len(s.offsets)-1, []*memory.Buffer{
+		nil,
+		memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(s.offsets)),
+		memory.NewBufferBytes(s.data),
+	}, nil, 0, 0)
+	defer d.Release()
+	return array.MakeFromData(d)
+}

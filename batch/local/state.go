@@ -1,0 +1,116 @@
+package local
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/portrait-dev/portrait/schemas"
+)
+
+// Partial is the mergeable state of one lifetime tag for one user: what
+// the next recompute needs to go on from a snapshot without reading the
+// events before it. Which fields are set depends on the aggregate:
+//
+//	count           N
+//	sum, avg        N (values summed) and Int (int64 field) or Float (float64 field)
+//	min, max        N (1 when set) and Value
+//	first, last     N (1 when set), Value and its Time, Partition, Offset
+//	count_distinct  Values: the distinct values, ascending; N = len(Values)
+//	mode            Values ascending with their Counts; N = sum of Counts
+type Partial struct {
+	N         int64
+	Int       int64
+	Float     float64
+	Value     any
+	Time      schemas.Timestamp
+	Partition int32
+	Offset    int64
+	Values    []any
+	Counts    []int64
+}
+
+// State is the partial state of every lifetime tag as of Cutoff, for the
+// users of a snapshot.
+type State struct {
+	Cutoff schemas.Timestamp
+	// Tags are the indexes (in the catalog) of the lifetime tags, in
+	// catalog order; Partials[i][j] is user Keys[i]'s partial of Tags[j].
+	Tags     []int
+	Keys     []any
+	Partials [][]Partial
+}
+
+// LifetimeTags lists the indexes of a catalog's lifetime tags.
+func LifetimeTags(cat *schemas.Catalog) []int {
+	var out []int
+	for i := range cat.Tags {
+		if cat.Tags[i].Lifetime() {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// Check verifies that the state fits the catalog's lifetime tags.
+func (s *State) Check(cat *schemas.Catalog) error {
+	want := LifetimeTags(cat)
+	if len(want) != len(s.Tags) {
+		return fmt.Errorf("state has %d lifetime tags, catalog %s has %d", len(s.Tags), cat.Name, len(want))
+	}
+	for i := range want {
+		if want[i] != s.Tags[i] {
+			return fmt.Errorf("state tag %d is tag #%d, catalog has #%d", i, s.Tags[i], want[i])
+		}
+	}
+	if len(s.Keys) != len(s.Partials) {
+		return fmt.Errorf("state has %d keys and %d partial rows", len(s.Keys), len(s.Partials))
+	}
+	for i, row := range s.Partials {
+		if len(row) != len(s.Tags) {
+			return fmt.Errorf("state row %d has %d partials, want %d", i, len(row), len(s.Tags))
+		}
+	}
+	return nil
+}
+
+// interner maps strings to dense ids so accumulators keep strings once,
+// copied out of the arrow buffers.
+type interner struct {
+	ids  map[string]uint32
+	vals []string
+}
+
+func newInterner() *interner { return &interner{ids: map[string]uint32{}} }
+
+func (in *interner) id(s string) uint32 {
+	if id, ok := in.ids[s]; ok {
+		return id
+	}
+	s = strings.Clone(s)
+	id := uint32(len(in.vals))
+	in.ids[s] = id
+	in.vals = append(in.vals, s)
+	return id
+}
+
+// sortValues sorts values ascending, moving counts (when not nil) along.
+func sortValues(vals []any, counts []int64) {
+	idx := make([]int, len(vals))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(i, j int) bool { return schemas.Compare(vals[idx[i]], vals[idx[j]]) < 0 })
+	v2 := make([]any, len(vals))
+	for i, j := range idx {
+		v2[i] = vals[j]
+	}
+	copy(vals, v2)
+	if counts != nil {
+		c2 := make([]int64, len(counts))
+		for i, j := range idx {
+			c2[i] = counts[j]
+		}
+		copy(counts, c2)
+	}
+}

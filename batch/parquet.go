@@ -1,0 +1,329 @@
+package batch
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strings"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress"
+	"github.com/parquet-go/parquet-go/encoding"
+	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/portrait-dev/portrait/schemas"
+	"github.com/portrait-dev/portrait/warehouse"
+)
+
+// rowsPerGroup bounds a Parquet row group of a snapshot file.
+const rowsPerGroup = 64 * 1024
+
+// column is one column of a snapshot table.
+type column struct {
+	Name     string       `json:"name"`
+	Type     schemas.Type `json:"-"`
+	TypeName string       `json:"type"`
+	Nullable bool         `json:"nullable"`
+}
+
+func newColumn(name string, t schemas.Type, nullable bool) column {
+	return column{Name: name, Type: t, TypeName: t.String(), Nullable: nullable}
+}
+
+func leafNode(t schemas.Type) parquet.Node {
+	switch t {
+	case schemas.TypeInt64:
+		return parquet.Leaf(parquet.Int64Type)
+	case schemas.TypeFloat64:
+		return parquet.Leaf(parquet.DoubleType)
+	case schemas.TypeString:
+		return parquet.Encoded(parquet.String(), &parquet.RLEDictionary)
+	case schemas.TypeBool:
+		return parquet.Leaf(parquet.BooleanType)
+	case schemas.TypeTimestamp:
+		return parquet.Timestamp(parquet.Millisecond)
+	}
+	panic(fmt.Sprintf("batch: no parquet column for type %s", t))
+}
+
+// typeOfNode reads the value type of a leaf column written by this
+// package (or any INT64/DOUBLE/UTF8/BOOLEAN/TIMESTAMP column).
+func typeOfNode(n parquet.Node) (schemas.Type, error) {
+	t := n.Type()
+	lt := t.LogicalType()
+	switch t.Kind() {
+	case parquet.Int64:
+		if timestampType(lt) != nil {
+			return schemas.TypeTimestamp, nil
+		}
+		return schemas.TypeInt64, nil
+	case parquet.Int32:
+		return schemas.TypeInt64, nil
+	case parquet.Double:
+		return schemas.TypeFloat64, nil
+	case parquet.ByteArray:
+		return schemas.TypeString, nil
+	case parquet.Boolean:
+		return schemas.TypeBool, nil
+	}
+	return schemas.TypeInvalid, fmt.Errorf("unsupported column type %s", t)
+}
+
+func tableSchema(name string, cols []column) *parquet.Schema {
+	g := make(orderedGroup, len(cols))
+	for i, c := range cols {
+		n := leafNode(c.Type)
+		if c.Nullable {
+			n = parquet.Optional(n)
+		}
+		g[i] = orderedField{Node: n, name: c.Name}
+	}
+	return parquet.NewSchema(name, g)
+}
+
+// writeTable writes n rows, filled one by one by fill, as one Parquet file
+// at path (atomically), and returns its marker entry.
+func writeTable(path, name string, cols []column, n int, fill func(i int, row []any) error) (warehouse.MarkerFile, error) {
+	mf := warehouse.MarkerFile{Name: pathBase(path), Rows: int64(n)}
+	err := warehouse.WriteFileAtomic(path, func(w io.Writer) error {
+		cw := &countingWriter{w: w}
+		pw := parquet.NewWriter(cw, tableSchema(name, cols),
+			parquet.Compression(&parquet.Zstd),
+			parquet.CreatedBy("portrait", "", ""))
+		vals := make([]any, len(cols))
+		rows := make([]parquet.Row, 0, 1024)
+		flush := func() error {
+			if _, err := pw.WriteRows(rows); err != nil {
+				return fmt.Errorf("writing rows: %w", err)
+			}
+			rows = rows[:0]
+			return nil
+		}
+		for i := range n {
+			clear(vals)
+			if err := fill(i, vals); err != nil {
+				return err
+			}
+			row := make(parquet.Row, len(cols))
+			for c, col := range cols {
+				v, err := parquetValue(col, vals[c])
+				if err != nil {
+					return fmt.Errorf("row %d column %s: %w", i, col.Name, err)
+				}
+				def := 0
+				if col.Nullable && !v.IsNull() {
+					def = 1
+				}
+				row[c] = v.Level(0, def, c)
+			}
+			rows = append(rows, row)
+			if len(rows) == cap(rows) {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			if (i+1)%rowsPerGroup == 0 {
+				if err := flush(); err != nil {
+					return err
+				}
+				if err := pw.Flush(); err != nil {
+					return fmt.Errorf("writing row group: %w", err)
+				}
+			}
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		if err := pw.Close(); err != nil {
+			return fmt.Errorf("closing parquet writer: %w", err)
+		}
+		mf.Bytes = cw.n
+		return nil
+	})
+	return mf, err
+}
+
+func pathBase(p string) string {
+	if i := strings.LastIndexByte(p, os.PathSeparator); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
+
+func parquetValue(col column, v any) (parquet.Value, error) {
+	if v == nil {
+		if !col.Nullable {
+			return parquet.Value{}, fmt.Errorf("null in a required column")
+		}
+		return parquet.NullValue(), nil
+	}
+	ok := false
+	var out parquet.Value
+	switch col.Type {
+	case schemas.TypeInt64:
+		var x int64
+		x, ok = v.(int64)
+		out = parquet.Int64Value(x)
+	case schemas.TypeTimestamp:
+		var x schemas.Timestamp
+		x, ok = v.(schemas.Timestamp)
+		out = parquet.Int64Value(int64(x))
+	case schemas.TypeFloat64:
+		var x float64
+		x, ok = v.(float64)
+		out = parquet.DoubleValue(x)
+	case schemas.TypeString:
+		var x string
+		x, ok = v.(string)
+		out = parquet.ByteArrayValue([]byte(x))
+	case schemas.TypeBool:
+		var x bool
+		x, ok = v.(bool)
+		out = parquet.BooleanValue(x)
+	}
+	if !ok {
+		return parquet.Value{}, fmt.Errorf("value %v is %T, want %s", v, v, col.Type)
+	}
+	return out, nil
+}
+
+// readTable reads a Parquet file of flat columns: it calls header with
+// the columns, then fn with every row as Go values (nil for null; the
+// slice is reused between calls).
+func readTable(path string, fn func(row []any) error, header func([]column) error) ([]column, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	defer f.Close()
+	r := parquet.NewReader(f)
+	defer r.Close()
+	fields := r.Schema().Fields()
+	cols := make([]column, len(fields))
+	for i, fl := range fields {
+		if !fl.Leaf() {
+			return nil, fmt.Errorf("%s: column %s is not flat", path, fl.Name())
+		}
+		t, err := typeOfNode(fl)
+		if err != nil {
+			return nil, fmt.Errorf("%s: column %s: %w", path, fl.Name(), err)
+		}
+		cols[i] = newColumn(fl.Name(), t, fl.Optional())
+	}
+	if err := header(cols); err != nil {
+		return cols, err
+	}
+	buf := make([]parquet.Row, 256)
+	vals := make([]any, len(cols))
+	for {
+		n, err := r.ReadRows(buf)
+		for _, row := range buf[:n] {
+			clear(vals)
+			for _, v := range row {
+				c := v.Column()
+				if c < 0 || c >= len(cols) || v.IsNull() {
+					continue
+				}
+				vals[c] = goValue(cols[c].Type, v, fields[c])
+			}
+			if ferr := fn(vals); ferr != nil {
+				return cols, ferr
+			}
+		}
+		if err == io.EOF {
+			return cols, nil
+		}
+		if err != nil {
+			return cols, fmt.Errorf("reading %s: %w", path, err)
+		}
+	}
+}
+
+func goValue(t schemas.Type, v parquet.Value, n parquet.Node) any {
+	switch t {
+	case schemas.TypeInt64:
+		if v.Kind() == parquet.Int32 {
+			return int64(v.Int32())
+		}
+		return v.Int64()
+	case schemas.TypeTimestamp:
+		ms := v.Int64()
+		if ts := timestampType(n.Type().LogicalType()); ts != nil {
+			switch ts.Unit.Value.(type) {
+			case *format.MicroSeconds:
+				ms /= 1000
+			case *format.NanoSeconds:
+				ms /= 1_000_000
+			}
+		}
+		return schemas.Timestamp(ms)
+	case schemas.TypeFloat64:
+		return v.Double()
+	case schemas.TypeString:
+		return string(v.ByteArray())
+	case schemas.TypeBool:
+		return v.Boolean()
+	}
+	return nil
+}
+
+func timestampType(lt *format.LogicalType) *format.TimestampType {
+	if lt == nil {
+		return nil
+	}
+	ts, _ := lt.Value.(*format.TimestampType)
+	return ts
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// orderedGroup is a Parquet group whose columns keep the order they are
+// given in (parquet.Group sorts them by name; snapshots keep the key first
+// and the tags in catalog order).
+type orderedGroup []parquet.Field
+
+func (g orderedGroup) ID() int                     { return 0 }
+func (g orderedGroup) Type() parquet.Type          { return parquet.Group(nil).Type() }
+func (g orderedGroup) Optional() bool              { return false }
+func (g orderedGroup) Repeated() bool              { return false }
+func (g orderedGroup) Required() bool              { return true }
+func (g orderedGroup) Leaf() bool                  { return false }
+func (g orderedGroup) Fields() []parquet.Field     { return g }
+func (g orderedGroup) Encoding() encoding.Encoding { return nil }
+func (g orderedGroup) Compression() compress.Codec { return nil }
+func (g orderedGroup) GoType() reflect.Type        { return reflect.TypeFor[map[string]any]() }
+func (g orderedGroup) String() string {
+	var b strings.Builder
+	b.WriteString("message {")
+	for _, f := range g {
+		fmt.Fprintf(&b, " %s %s;", f.Name(), f.Type())
+	}
+	b.WriteString(" }")
+	return b.String()
+}
+
+type orderedField struct {
+	parquet.Node
+	name string
+}
+
+func (f orderedField) Name() string { return f.name }
+
+// Value is only used to deconstruct Go values into rows, which the
+// snapshot writer never does.
+func (f orderedField) Value(base reflect.Value) reflect.Value {
+	if base.Kind() == reflect.Map {
+		return base.MapIndex(reflect.ValueOf(f.name))
+	}
+	return reflect.Value{}
+}

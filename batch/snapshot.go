@@ -1,0 +1,301 @@
+package batch
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+
+	"github.com/portrait-dev/portrait/batch/local"
+	"github.com/portrait-dev/portrait/schemas"
+	"github.com/portrait-dev/portrait/warehouse"
+)
+
+// StateDir is the folder of a snapshot that holds the lifetime partials;
+// its leading "_" keeps profile readers away from it.
+const StateDir = "_state"
+
+// partRows is the number of profiles per snapshot part file.
+const partRows = 1 << 20
+
+// ErrNoSnapshot is returned when the warehouse has no complete snapshot.
+var ErrNoSnapshot = errors.New("no complete profiles snapshot")
+
+// SnapshotInfo is what a snapshot's _SUCCESS marker says beside the files:
+// it lets the snapshot be read and printed without the catalog, and tells
+// the next recompute whether the snapshot can serve as its base.
+type SnapshotInfo struct {
+	Cutoff      schemas.Timestamp `json:"-"`
+	CutoffText  string            `json:"cutoff"`
+	Catalog     string            `json:"catalog"`
+	CatalogHash string            `json:"-"`
+	Engine      string            `json:"engine"`
+	// Key and Columns describe the profile columns: the key first, then
+	// one per tag in catalog order.
+	Key     column   `json:"key"`
+	Columns []column `json:"columns"`
+	// Hours maps every event hour before the cutoff (RFC 3339 start) to the
+	// row count of its _SUCCESS marker when the snapshot was made (-1: the
+	// hour had no marker).
+	Hours map[string]int64 `json:"hours"`
+	// Base is the cutoff of the snapshot whose state this one started from
+	// ("" for a full recompute).
+	Base string `json:"base,omitempty"`
+	// State is set when the snapshot holds the lifetime partials.
+	State bool  `json:"state"`
+	Rows  int64 `json:"-"`
+}
+
+func snapshotColumns(cat *schemas.Catalog) (column, []column) {
+	key := newColumn(cat.KeyField().Name, cat.KeyField().Type, false)
+	cols := make([]column, len(cat.Tags))
+	for i, t := range cat.Tags {
+		cols[i] = newColumn(t.Name, t.Type, true)
+	}
+	return key, cols
+}
+
+// SnapshotWrite is one snapshot to write.
+type SnapshotWrite struct {
+	Cutoff   schemas.Timestamp
+	Profiles []schemas.Profile
+	// State, when not nil, is stored under _state/ for the next run.
+	State  *local.State
+	Engine string
+	Hours  map[schemas.Timestamp]int64
+	Base   *schemas.Timestamp
+}
+
+// WriteSnapshot writes the snapshot of cutoff under root: the profile
+// part files, the lifetime state and the _SUCCESS marker, into a hidden
+// folder that then replaces warehouse.SnapshotDir(root, cutoff) by rename,
+// so that readers see the old snapshot or the new one, never a mix.
+func WriteSnapshot(root string, cat *schemas.Catalog, s SnapshotWrite) (warehouse.Marker, error) {
+	final := warehouse.SnapshotDir(root, s.Cutoff)
+	parent := filepath.Dir(final)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return warehouse.Marker{}, fmt.Errorf("creating %s: %w", parent, err)
+	}
+	tmp, err := os.MkdirTemp(parent, warehouse.TempPrefix+filepath.Base(final)+".")
+	if err != nil {
+		return warehouse.Marker{}, fmt.Errorf("creating snapshot folder: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			_ = os.RemoveAll(tmp)
+		}
+	}()
+	key, cols := snapshotColumns(cat)
+	all := append([]column{key}, cols...)
+	m := warehouse.Marker{CatalogHash: cat.Hash}
+	for part := 0; part == 0 || part*partRows < len(s.Profiles); part++ {
+		lo, hi := part*partRows, min((part+1)*partRows, len(s.Profiles))
+		ps := s.Profiles[lo:hi]
+		path := filepath.Join(tmp, fmt.Sprintf("part-%05d.parquet", part))
+		mf, err := writeTable(path, cat.Name+"_profiles", all, len(ps), func(i int, row []any) error {
+			if len(ps[i].Values) != len(cat.Tags) {
+				return fmt.Errorf("profile %v has %d values, catalog has %d tags", ps[i].Key, len(ps[i].Values), len(cat.Tags))
+			}
+			row[0] = ps[i].Key
+			copy(row[1:], ps[i].Values)
+			return nil
+		})
+		if err != nil {
+			return m, fmt.Errorf("writing snapshot %s: %w", s.Cutoff, err)
+		}
+		m.Files = append(m.Files, mf)
+		m.Rows += mf.Rows
+	}
+	if s.State != nil {
+		if _, err := writeState(filepath.Join(tmp, StateDir, "part-00000.parquet"), cat, s.State); err != nil {
+			return m, fmt.Errorf("writing snapshot %s state: %w", s.Cutoff, err)
+		}
+	}
+	info := SnapshotInfo{
+		CutoffText: s.Cutoff.String(), Catalog: cat.Name, Engine: s.Engine,
+		Key: key, Columns: cols, Hours: map[string]int64{}, State: s.State != nil,
+	}
+	for h, n := range s.Hours {
+		info.Hours[h.String()] = n
+	}
+	if s.Base != nil {
+		info.Base = s.Base.String()
+	}
+	extra, err := toExtra(info)
+	if err != nil {
+		return m, err
+	}
+	m.Extra = extra
+	if err := warehouse.WriteMarker(tmp, m); err != nil {
+		return m, fmt.Errorf("writing snapshot %s marker: %w", s.Cutoff, err)
+	}
+	if err := swapDir(tmp, final); err != nil {
+		return m, fmt.Errorf("publishing snapshot %s: %w", s.Cutoff, err)
+	}
+	done = true
+	return m, warehouse.SyncDir(parent)
+}
+
+func toExtra(info SnapshotInfo) (map[string]any, error) {
+	b, err := json.Marshal(info)
+	if err != nil {
+		return nil, fmt.Errorf("encoding snapshot info: %w", err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("encoding snapshot info: %w", err)
+	}
+	return out, nil
+}
+
+// ReadSnapshotInfo reads the marker of the snapshot of cutoff.
+func ReadSnapshotInfo(root string, cutoff schemas.Timestamp) (SnapshotInfo, error) {
+	dir := warehouse.SnapshotDir(root, cutoff)
+	m, ok, err := warehouse.ReadMarker(dir)
+	if err != nil {
+		return SnapshotInfo{}, err
+	}
+	if !ok {
+		return SnapshotInfo{}, fmt.Errorf("snapshot %s: %w", cutoff, ErrNoSnapshot)
+	}
+	var info SnapshotInfo
+	b, err := json.Marshal(m.Extra)
+	if err == nil {
+		err = json.Unmarshal(b, &info)
+	}
+	if err != nil {
+		return SnapshotInfo{}, fmt.Errorf("snapshot %s marker: %w", cutoff, err)
+	}
+	info.Cutoff, info.CatalogHash, info.Rows = cutoff, m.CatalogHash, m.Rows
+	for i := range info.Columns {
+		if info.Columns[i].Type, ok = schemas.ParseType(info.Columns[i].TypeName); !ok {
+			return SnapshotInfo{}, fmt.Errorf("snapshot %s marker: column %s has type %q", cutoff, info.Columns[i].Name, info.Columns[i].TypeName)
+		}
+	}
+	info.Key.Type, _ = schemas.ParseType(info.Key.TypeName)
+	return info, nil
+}
+
+// LatestSnapshot returns the cutoff of the newest complete snapshot, or
+// ErrNoSnapshot.
+func LatestSnapshot(root string) (schemas.Timestamp, error) {
+	snaps, err := warehouse.ListSnapshots(root)
+	if err != nil {
+		return 0, err
+	}
+	if len(snaps) == 0 {
+		return 0, ErrNoSnapshot
+	}
+	return snaps[len(snaps)-1], nil
+}
+
+// Table is a snapshot read without a catalog: its columns and rows.
+type Table struct {
+	Info SnapshotInfo
+	// Key and Tags name the columns: Profiles[i].Values[j] is Tags[j].
+	Key      string
+	Tags     []string
+	Profiles []schemas.Profile
+}
+
+// ReadSnapshotTable reads the snapshot of cutoff as its files describe it.
+func ReadSnapshotTable(root string, cutoff schemas.Timestamp) (*Table, error) {
+	info, err := ReadSnapshotInfo(root, cutoff)
+	if err != nil {
+		return nil, err
+	}
+	t := &Table{Info: info, Key: info.Key.Name}
+	for _, c := range info.Columns {
+		t.Tags = append(t.Tags, c.Name)
+	}
+	files, err := warehouse.DataFiles(warehouse.SnapshotDir(root, cutoff))
+	if err != nil {
+		return nil, err
+	}
+	for _, path := range files {
+		var pos []int
+		cols, err := readTable(path, func(row []any) error {
+			if pos == nil {
+				return nil
+			}
+			p := schemas.Profile{Key: row[pos[0]], Values: make([]any, len(t.Tags))}
+			for j := range t.Tags {
+				if pos[j+1] >= 0 {
+					p.Values[j] = row[pos[j+1]]
+				}
+			}
+			t.Profiles = append(t.Profiles, p)
+			return nil
+		}, func(cols []column) error {
+			idx := map[string]int{}
+			for i, c := range cols {
+				idx[c.Name] = i
+			}
+			k, ok := idx[t.Key]
+			if !ok {
+				return fmt.Errorf("%s has no key column %s", path, t.Key)
+			}
+			pos = []int{k}
+			for _, name := range t.Tags {
+				j, ok := idx[name]
+				if !ok {
+					j = -1
+				}
+				pos = append(pos, j)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("reading snapshot %s: %w", cutoff, err)
+		}
+		_ = cols
+	}
+	return t, nil
+}
+
+// ReadSnapshot reads the profiles of the snapshot of cutoff, by catalog
+// tag order, sorted by key. The snapshot must have been computed with the
+// same catalog (same hash).
+func ReadSnapshot(root string, cat *schemas.Catalog, cutoff schemas.Timestamp) ([]schemas.Profile, error) {
+	t, err := ReadSnapshotTable(root, cutoff)
+	if err != nil {
+		return nil, err
+	}
+	if t.Info.CatalogHash != cat.Hash {
+		return nil, fmt.Errorf("snapshot %s was computed with catalog hash %s, catalog %s has %s", cutoff, t.Info.CatalogHash, cat.Name, cat.Hash)
+	}
+	sort.SliceStable(t.Profiles, func(i, j int) bool { return schemas.Compare(t.Profiles[i].Key, t.Profiles[j].Key) < 0 })
+	return t.Profiles, nil
+}
+
+// swapDir makes tmp the folder at final, replacing what was there.
+func swapDir(tmp, final string) error {
+	if _, err := os.Stat(final); os.IsNotExist(err) {
+		return os.Rename(tmp, final)
+	}
+	if err := exchange(tmp, final); err == nil {
+		return os.RemoveAll(tmp) // tmp now holds the old snapshot
+	}
+	// No atomic exchange: move the old one aside, then the new one in.
+	old := tmp + ".old"
+	if err := os.Rename(final, old); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		_ = os.Rename(old, final)
+		return err
+	}
+	return os.RemoveAll(old)
+}
+
+// hourKey parses an Hours key back.
+func hourKey(s string) (schemas.Timestamp, error) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return schemas.Timestamp(n), nil
+	}
+	return schemas.ParseTimestamp(s, schemas.TimeRFC3339)
+}

@@ -4,7 +4,7 @@
 #   make test      start the local ClickHouse, then run every test with -race
 #   make lint      gofmt, go vet, promtool on alert rules
 #   make bench     run the benchmark suite (portrait bench)
-#   make demo      run the end-to-end demo (portrait demo)
+#   make demo      run the end-to-end demo (deploy/local/demo.sh)
 #   make ch-start / ch-stop   the local ClickHouse (deploy/local/clickhouse.sh)
 #   make clean     remove build output; distclean also stops ClickHouse and drops .local/
 
@@ -39,7 +39,7 @@ bench:
 	$(GO) run ./cmd/portrait bench
 
 demo:
-	$(GO) run ./cmd/portrait demo
+	deploy/local/demo.sh
 
 ch-start:
 	$(CLICKHOUSE) start

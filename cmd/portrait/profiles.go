@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/portrait-dev/portrait/batch"
 	"github.com/portrait-dev/portrait/schemas"
+	"github.com/portrait-dev/portrait/serving"
 )
 
 func init() { commands = append(commands, newProfilesCmd()) }
@@ -64,11 +66,21 @@ func newProfilesCmd() *cobra.Command {
 	}
 	dump.Flags().StringVar(&format, "format", "jsonl", "output format: jsonl or csv")
 
+	var api, token string
 	get := &cobra.Command{
 		Use:   "get ID",
-		Short: "Print one profile of a snapshot as JSON",
+		Short: "Print one profile as JSON: from a snapshot, or live from a running speed layer with --api",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if api != "" {
+				p, err := (&serving.Client{Base: api, Token: token}).Get(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(p)
+			}
 			t, err := load()
 			if err != nil {
 				return err
@@ -85,6 +97,8 @@ func newProfilesCmd() *cobra.Command {
 			return err
 		},
 	}
+	get.Flags().StringVar(&api, "api", "", "address of a running lookup API (host:port or URL) instead of the warehouse")
+	get.Flags().StringVar(&token, "token", os.Getenv("PORTRAIT_API_TOKEN"), "bearer token for the lookup API (default $PORTRAIT_API_TOKEN)")
 	cmd.AddCommand(dump, get)
 	return cmd
 }

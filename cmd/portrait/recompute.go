@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portrait-dev/portrait/batch"
+	"github.com/portrait-dev/portrait/batch/chbatch"
 	"github.com/portrait-dev/portrait/schemas"
 )
 
@@ -39,15 +40,30 @@ snapshot when it is still valid.`,
 				return fmt.Errorf("--cutoff: %w", err)
 			}
 			cfg := batch.Config{Root: root, Catalog: cat, Cutoff: c, Engine: engine, Full: full, Logger: slog.Default()}
-			if engine == batch.EngineClickHouse || dsn != "" {
-				return fmt.Errorf("--engine clickhouse and --clickhouse are not wired into this command yet")
+			if engine == batch.EngineClickHouse && dsn == "" {
+				return fmt.Errorf("--engine clickhouse needs --clickhouse DSN")
+			}
+			if dsn != "" {
+				ch, err := openClickHouse(cmd.Context(), dsn)
+				if err != nil {
+					return err
+				}
+				defer ch.Close()
+				if engine == batch.EngineClickHouse {
+					cfg.SQL = chbatch.Engine{Client: ch} // publishes as it computes
+				} else {
+					cfg.Publisher = chbatch.Publisher{Client: ch}
+				}
 			}
 			st, err := batch.Recompute(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "snapshot %s: %d users from %d events in %d hours (%s)\n",
-				st.Cutoff, st.Users, st.Events, st.Hours, st.Duration.Round(time.Millisecond))
+			fmt.Fprintf(cmd.OutOrStdout(), "snapshot %s (%s engine): %d users from %d events in %d hours (%s)\n",
+				st.Cutoff, engine, st.Users, st.Events, st.Hours, st.Duration.Round(time.Millisecond))
+			if dsn != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "published to ClickHouse profiles (snapshot %s)\n", st.Cutoff)
+			}
 			return nil
 		},
 	}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/portrait-dev/portrait/internal/kafka"
+	"github.com/portrait-dev/portrait/schemas"
+	"github.com/portrait-dev/portrait/serving"
+	"github.com/portrait-dev/portrait/stream"
+)
+
+func init() { commands = append(commands, newSpeedCmd()) }
+
+func newSpeedCmd() *cobra.Command {
+	var (
+		catalogPath, brokers, listen string
+		cfg                          stream.Config
+		emb                          *kafka.EmbeddedFlag
+	)
+	cfg.Kafka = kafka.DefaultConfig()
+	cmd := &cobra.Command{
+		Use:   "speed --catalog C (--brokers B | --embedded-kafka[=ADDR]) --state DIR [--listen ADDR]",
+		Short: "Run the speed layer: consume events, keep every user's tags fresh, serve lookups",
+		Long: `speed joins the consumer group portrait-speed on the events topic, applies
+each event to its users' tags, keeps the state (and the Kafka offsets it
+reflects) in a Pebble store under --state, and sends records it cannot use
+to the dead-letter topic. It serves the lookup API and /metrics on --listen.
+SIGTERM or SIGINT checkpoints and stops.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			logger := slog.Default()
+			c, err := schemas.Load(catalogPath)
+			if err != nil {
+				return err
+			}
+			cfg.Catalog = c
+			if brokers != "" {
+				cfg.Kafka.Brokers = strings.Split(brokers, ",")
+			}
+			cfg.Kafka.DLQTopic = "" // derived from --topic
+			cfg.ApplyDefaults()
+			if !emb.Enabled() && len(cfg.Kafka.Brokers) == 0 {
+				return errors.New("give --brokers or --embedded-kafka")
+			}
+			// The embedded broker outlives ctx so that the final checkpoint
+			// and group leave happen while it still answers.
+			b, err := emb.Start(context.WithoutCancel(ctx), &cfg.Kafka, logger)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			return runSpeed(ctx, cfg, listen, logger)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&catalogPath, "catalog", "schemas/catalogs/taobao.yaml", "catalog file")
+	f.StringVar(&brokers, "brokers", "", "Kafka bootstrap brokers, comma-separated")
+	f.StringVar(&cfg.Kafka.Topic, "topic", kafka.DefaultTopic, "events topic (dead letters go to TOPIC.dlq)")
+	f.StringVar(&cfg.Kafka.Group, "group", stream.DefaultGroup, "consumer group")
+	f.StringVar(&cfg.StateDir, "state", "data/speed", "state store directory (Pebble)")
+	f.StringVar(&listen, "listen", "127.0.0.1:8080", "address of the lookup API and /metrics")
+	f.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", stream.DefaultCheckpointInterval, "how often state and offsets are synced")
+	f.DurationVar(&cfg.Grace, "grace", stream.DefaultGrace, "how long buckets are kept beyond the longest window (also the allowed lateness)")
+	f.DurationVar(&cfg.ClockSkew, "clock-skew", stream.DefaultClockSkew, "how far event times may be ahead of the clock")
+	f.IntVar(&cfg.MaxRecordBytes, "max-record-bytes", stream.DefaultMaxRecordBytes, "largest record accepted (key plus value)")
+	emb = kafka.AddEmbeddedFlag(f)
+	return cmd
+}
+
+func runSpeed(ctx context.Context, cfg stream.Config, listen string, logger *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s, err := stream.New(cfg, logger, reg)
+	if err != nil {
+		return err
+	}
+	h, err := serving.NewHandler(cfg.Catalog, s, serving.Config{}, reg, logger)
+	if err != nil {
+		_ = s.Close()
+		return err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		_ = s.Close()
+		return fmt.Errorf("--listen %s: %w", listen, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("lookup API stopped", "err", err)
+		}
+	}()
+	fmt.Fprintf(os.Stderr, "speed: lookup API on http://%s (catalog %s, state %s)\n", ln.Addr(), cfg.Catalog.Name, cfg.StateDir)
+	runErr := s.Run(ctx)
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	if err := s.Close(); runErr == nil {
+		runErr = err
+	}
+	return runErr
+}

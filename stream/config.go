@@ -1,0 +1,141 @@
+package stream
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/portrait-dev/portrait/internal/kafka"
+	"github.com/portrait-dev/portrait/schemas"
+	"github.com/portrait-dev/portrait/stream/incremental"
+)
+
+// Defaults of Config.
+const (
+	DefaultGroup              = "portrait-speed"
+	DefaultCheckpointInterval = time.Second
+	DefaultMaxDirtyUsers      = 100_000
+	DefaultMaxRecordBytes     = 64 << 10
+	DefaultClockSkew          = 5 * time.Minute
+	DefaultGrace              = incremental.DefaultGrace
+	DefaultSweepInterval      = time.Minute
+)
+
+// Config configures the speed layer.
+type Config struct {
+	// Catalog defines the events and tags (required).
+	Catalog *schemas.Catalog `yaml:"-"`
+	// Kafka is where the events topic is; Kafka.Group defaults to
+	// "portrait-speed" and Kafka.DLQTopic to the topic plus ".dlq".
+	Kafka kafka.Config `yaml:"kafka"`
+	// StateDir holds the Pebble state store (required).
+	StateDir string `yaml:"state_dir"`
+	// CheckpointInterval is how often dirty state and offsets are synced
+	// to the store (default 1s).
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+	// MaxDirtyUsers starts a checkpoint early when this many users
+	// changed since the last one (default 100000).
+	MaxDirtyUsers int `yaml:"max_dirty_users"`
+	// MaxRecordBytes is the largest key plus value accepted; larger
+	// records go to the DLQ (default 64 KiB).
+	MaxRecordBytes int `yaml:"max_record_bytes"`
+	// ClockSkew is how far an event time may be ahead of the wall clock;
+	// further ones go to the DLQ, and the watermark never passes it
+	// (default 5m).
+	ClockSkew time.Duration `yaml:"clock_skew"`
+	// Grace is how long buckets are kept beyond the longest window, so
+	// that values as of a past cutoff can be computed. It is also the
+	// allowed lateness: an event older than the longest window plus Grace
+	// before the end of its partition's watermark bucket is late, changes
+	// nothing and is left to the batch layer (default 24h).
+	Grace time.Duration `yaml:"grace"`
+	// SweepInterval is how often every user (not only the dirty ones) is
+	// checked for buckets to evict (default 1m).
+	SweepInterval time.Duration `yaml:"sweep_interval"`
+	// SessionTimeout and RebalanceTimeout are the consumer group's
+	// (defaults 10s and 60s, sarama's): a crashed member's partitions move
+	// after SessionTimeout.
+	SessionTimeout   time.Duration `yaml:"session_timeout"`
+	RebalanceTimeout time.Duration `yaml:"rebalance_timeout"`
+	// Now is the wall clock (default time.Now); tests inject their own.
+	Now func() time.Time `yaml:"-"`
+}
+
+// ApplyDefaults fills the fields left at their zero value.
+func (c *Config) ApplyDefaults() {
+	if c.Kafka.Group == "" {
+		c.Kafka.Group = DefaultGroup
+	}
+	c.Kafka.ApplyDefaults()
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if c.MaxDirtyUsers == 0 {
+		c.MaxDirtyUsers = DefaultMaxDirtyUsers
+	}
+	if c.MaxRecordBytes == 0 {
+		c.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if c.ClockSkew == 0 {
+		c.ClockSkew = DefaultClockSkew
+	}
+	if c.Grace == 0 {
+		c.Grace = DefaultGrace
+	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = DefaultSweepInterval
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = 10 * time.Second
+	}
+	if c.RebalanceTimeout == 0 {
+		c.RebalanceTimeout = 60 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate reports the first bad field by its yaml name.
+func (c *Config) Validate() error {
+	if c.Catalog == nil {
+		return errors.New("catalog: required")
+	}
+	if t := c.Catalog.KeyField().Type; t != schemas.TypeInt64 && t != schemas.TypeString {
+		return fmt.Errorf("catalog: key field %s is %s; the speed layer needs int64 or string keys", c.Catalog.KeyField().Name, t)
+	}
+	if c.StateDir == "" {
+		return errors.New("state_dir: required")
+	}
+	if err := c.Kafka.Validate(); err != nil {
+		return err
+	}
+	if c.Kafka.Group == "" {
+		return errors.New("kafka.group: required")
+	}
+	if c.CheckpointInterval < 0 {
+		return fmt.Errorf("checkpoint_interval: %s is negative", c.CheckpointInterval)
+	}
+	if c.MaxDirtyUsers < 0 {
+		return fmt.Errorf("max_dirty_users: %d is negative", c.MaxDirtyUsers)
+	}
+	if c.MaxRecordBytes < 0 {
+		return fmt.Errorf("max_record_bytes: %d is negative", c.MaxRecordBytes)
+	}
+	if c.ClockSkew < 0 {
+		return fmt.Errorf("clock_skew: %s is negative", c.ClockSkew)
+	}
+	if c.Grace < 0 {
+		return fmt.Errorf("grace: %s is negative", c.Grace)
+	}
+	if c.SessionTimeout < 0 {
+		return fmt.Errorf("session_timeout: %s is negative", c.SessionTimeout)
+	}
+	if c.RebalanceTimeout < 0 {
+		return fmt.Errorf("rebalance_timeout: %s is negative", c.RebalanceTimeout)
+	}
+	if c.SweepInterval < 0 {
+		return fmt.Errorf("sweep_interval: %s is negative", c.SweepInterval)
+	}
+	return nil
+}

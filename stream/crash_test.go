@@ -1,0 +1,153 @@
+package stream
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/portrait-dev/portrait/internal/gen"
+	"github.com/portrait-dev/portrait/internal/kafka"
+	"github.com/portrait-dev/portrait/schemas"
+	"github.com/portrait-dev/portrait/stream/state"
+)
+
+const childEnv = "PORTRAIT_SPEED_CHILD"
+
+// TestSpeedChild is the speed layer run as a child process by the crash
+// and SIGTERM tests; it does nothing in a normal test run.
+func TestSpeedChild(t *testing.T) {
+	if os.Getenv(childEnv) == "" {
+		t.Skip("only run as a child process")
+	}
+	c := loadCatalog(t, os.Getenv(childEnv+"_CATALOG"))
+	kc := startBrokerConfig(strings.Split(os.Getenv(childEnv+"_BROKERS"), ","))
+	cfg := testConfig(t, c, kc, os.Getenv(childEnv+"_STATE"))
+	cfg.CheckpointInterval = 20 * time.Millisecond
+	cfg.MaxDirtyUsers = 50
+	s, err := New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), prometheus.NewRegistry())
+	require.NoError(t, err)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	require.NoError(t, s.Run(ctx))
+	require.NoError(t, s.Close())
+}
+
+func startChild(t *testing.T, catalog, state string, brokers []string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSpeedChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), childEnv+"=1", childEnv+"_CATALOG="+catalog,
+		childEnv+"_BROKERS="+strings.Join(brokers, ","), childEnv+"_STATE="+state)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	return cmd
+}
+
+// TestCrashRecovery SIGKILLs the speed layer at random points while
+// events flow, restarts it each time, and finally compares every user
+// with the reference: nothing lost, nothing counted twice.
+func TestCrashRecovery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	for _, name := range []string{"ecommerce"} {
+		t.Run(name, func(t *testing.T) {
+			c := loadCatalog(t, name)
+			kc := startBroker(t, 3)
+			state := t.TempDir()
+			p := newProducer(t, kc)
+			o := gen.Defaults(21)
+			o.Users, o.Events = 300, 12000
+			events := gen.Events(c, o)
+			recs := encodeEvents(t, c, events)
+			r := rand.New(rand.NewPCG(1, 2))
+			// Produce in small paced batches while children come and go.
+			sent := make(chan error, 1)
+			go func() {
+				for lo := 0; lo < len(recs); lo += 100 {
+					hi := min(lo+100, len(recs))
+					msgs := make([]*sarama.ProducerMessage, hi-lo)
+					for i := range msgs {
+						msgs[i] = &sarama.ProducerMessage{Topic: testTopic, Key: sarama.ByteEncoder(recs[lo+i].key), Value: sarama.ByteEncoder(recs[lo+i].value)}
+					}
+					if err := p.sp.SendMessages(msgs); err != nil {
+						sent <- err
+						return
+					}
+					for i, m := range msgs {
+						events[lo+i].Partition, events[lo+i].Offset = m.Partition, m.Offset
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+				sent <- nil
+			}()
+			const kills = 10
+			var stored []int64
+			for range kills {
+				child := startChild(t, name, state, kc.Brokers)
+				time.Sleep(time.Duration(700+r.IntN(1500)) * time.Millisecond)
+				require.NoError(t, child.Process.Kill())
+				_ = child.Wait()
+				stored = append(stored, storedRecords(t, c, state, 3))
+			}
+			require.NoError(t, <-sent)
+			t.Logf("records in the store after each kill: %v of %d", stored, len(recs))
+			mid := 0
+			for _, n := range stored {
+				if n > 0 && n < int64(len(recs)) {
+					mid++
+				}
+			}
+			require.GreaterOrEqual(t, mid, kills/2, "most kills should hit while events flow")
+			// SIGTERM: the child checkpoints and exits cleanly.
+			child := startChild(t, name, state, kc.Brokers)
+			time.Sleep(3 * time.Second)
+			require.NoError(t, child.Process.Signal(syscall.SIGTERM))
+			require.NoError(t, child.Wait(), "graceful stop")
+
+			cfg := testConfig(t, c, kc, state)
+			in := startSpeed(t, cfg)
+			defer in.close(t)
+			in.waitApplied(t, int64(len(events)))
+			want, _ := notLate(t, c, in.s.cfg.Grace, events)
+			compareWithReference(t, in.s, want)
+			t.Logf("after %d kills: %d records re-read by the final instance", kills, int(metricValue(in.s.m.consumed)))
+		})
+	}
+}
+
+// startBrokerConfig is the kafka config of a running broker.
+func startBrokerConfig(brokers []string) kafka.Config {
+	cfg := kafka.DefaultConfig()
+	cfg.Brokers = brokers
+	cfg.Topic = testTopic
+	cfg.DLQTopic = testTopic + ".dlq"
+	return cfg
+}
+
+// storedRecords sums the next offsets stored for partitions [0, n).
+func storedRecords(t *testing.T, c *schemas.Catalog, dir string, n int32) int64 {
+	t.Helper()
+	st, err := state.Open(dir, c.Hash, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	defer func() { require.NoError(t, st.Close()) }()
+	var sum int64
+	for p := range n {
+		pos, ok, err := st.Partition(p)
+		require.NoError(t, err)
+		if ok {
+			sum += pos.Next
+		}
+	}
+	return sum
+}

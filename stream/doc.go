@@ -1,0 +1,46 @@
+// Package stream is the speed layer: a member of the consumer group
+// "portrait-speed" that decodes the JSON events of the events topic,
+// dead-letters the records it cannot use, and keeps every owned user's
+// tags fresh with the incremental executor (stream/incremental), its state
+// in a Pebble store (stream/state).
+//
+// Exactly-once state: a checkpoint (every CheckpointInterval, or sooner
+// when MaxDirtyUsers changed) writes every changed user and every owned
+// partition's next offset and watermark in one synced Pebble batch. On
+// every assignment a partition resumes from the next offset in the store
+// (the session's offsets are reset to it; the group's committed offsets
+// are written for monitoring only), so a crash replays exactly the records
+// after the last checkpoint: none lost, none counted twice.
+//
+// Ownership: state is namespaced by Kafka partition, and the producer's
+// key hash puts each user on one partition. A rebalance checkpoints
+// (Cleanup), then drops the partitions no longer owned from memory; their
+// state stays in this instance's store and is picked up again, with its
+// own offset, if the partition comes back. An instance that receives a
+// partition it never owned rebuilds it from the oldest retained offset.
+//
+// Watermarks are kept per partition: lateness (older than the kept
+// buckets: the longest window plus Grace) depends only on the partition's
+// own order, so a replay decides it the same way. The live values are as
+// of the end of the bucket holding the newest watermark of all owned
+// partitions.
+//
+// Records go to the dead-letter topic (internal/dlq) when they are larger
+// than MaxRecordBytes, are not JSON objects, miss a field or break its
+// type or enum, carry a message key other than their key field, or lie
+// further than ClockSkew in the future. They are produced synchronously
+// before the partition's offset moves past them.
+//
+// Metrics:
+//
+//	portrait_speed_events_consumed_total        records read
+//	portrait_speed_events_applied_total         events folded into state
+//	portrait_speed_events_late_total            events older than the kept buckets
+//	portrait_speed_events_duplicate_total       events with an id already applied
+//	portrait_speed_events_dlq_total{reason}     records dead-lettered
+//	portrait_speed_checkpoint_duration_seconds  histogram of checkpoint time
+//	portrait_speed_checkpoint_users_total       user states written
+//	portrait_speed_state_users                  users in memory
+//	portrait_speed_watermark_seconds            newest event time applied
+//	portrait_speed_consumer_lag_records{partition}
+package stream

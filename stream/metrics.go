@@ -1,0 +1,73 @@
+package stream
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/portrait-dev/portrait/internal/dlq"
+)
+
+// metrics are the speed layer's Prometheus metrics (see the package doc).
+type metrics struct {
+	consumed          prometheus.Counter
+	applied           prometheus.Counter
+	late              prometheus.Counter
+	duplicates        prometheus.Counter
+	dlq               *prometheus.CounterVec
+	checkpointSeconds prometheus.Histogram
+	checkpointUsers   prometheus.Counter
+	users             prometheus.Gauge
+	watermark         prometheus.Gauge
+	lag               *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	m := &metrics{
+		consumed: f.NewCounter(prometheus.CounterOpts{
+			Name: "portrait_speed_events_consumed_total",
+			Help: "Records read from the events topic.",
+		}),
+		applied: f.NewCounter(prometheus.CounterOpts{
+			Name: "portrait_speed_events_applied_total",
+			Help: "Events folded into user state.",
+		}),
+		late: f.NewCounter(prometheus.CounterOpts{
+			Name: "portrait_speed_events_late_total",
+			Help: "Events older than the kept buckets, left to the batch layer.",
+		}),
+		duplicates: f.NewCounter(prometheus.CounterOpts{
+			Name: "portrait_speed_events_duplicate_total",
+			Help: "Events dropped because their id was already applied.",
+		}),
+		dlq: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "portrait_speed_events_dlq_total",
+			Help: "Records sent to the dead-letter topic, by reason.",
+		}, []string{"reason"}),
+		checkpointSeconds: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "portrait_speed_checkpoint_duration_seconds",
+			Help:    "Time to encode and sync one checkpoint.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+		checkpointUsers: f.NewCounter(prometheus.CounterOpts{
+			Name: "portrait_speed_checkpoint_users_total",
+			Help: "User states written by checkpoints.",
+		}),
+		users: f.NewGauge(prometheus.GaugeOpts{
+			Name: "portrait_speed_state_users",
+			Help: "Users held in memory for the owned partitions.",
+		}),
+		watermark: f.NewGauge(prometheus.GaugeOpts{
+			Name: "portrait_speed_watermark_seconds",
+			Help: "Newest event time applied, unix seconds.",
+		}),
+		lag: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "portrait_speed_consumer_lag_records",
+			Help: "Records between the next offset to apply and the partition's high-water mark.",
+		}, []string{"partition"}),
+	}
+	for _, r := range dlq.Reasons {
+		m.dlq.WithLabelValues(r)
+	}
+	return m
+}

@@ -125,14 +125,16 @@ func FileRows(path string) (rows int64, err error) {
 
 // HourFiles lists the data files of one events hour partition (the hour
 // that holds ts), sorted by name. Files still being written (temp names)
-// are never listed.
+// are never listed, nor files a compaction has superseded (LiveFiles).
 func HourFiles(root string, ts schemas.Timestamp) ([]string, error) {
-	return DataFiles(HourDir(root, ts))
+	files, err := DataFiles(HourDir(root, ts))
+	return LiveFiles(files), err
 }
 
 // EventFilesFor lists the data files of every events hour that overlaps
 // [from, to), oldest hour first and by name within an hour. It lists every
-// committed file, also of hours not (or no longer) closed by _SUCCESS.
+// committed file, also of hours not (or no longer) closed by _SUCCESS,
+// except files a compaction has superseded (LiveFiles).
 func EventFilesFor(root string, from, to schemas.Timestamp) ([]string, error) {
 	hours, err := ListHours(root, from, to)
 	if err != nil {
@@ -144,7 +146,7 @@ func EventFilesFor(root string, from, to schemas.Timestamp) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, files...)
+		out = append(out, LiveFiles(files)...)
 	}
 	return out, nil
 }

@@ -83,6 +83,7 @@ func partitionInfo(table, name, dir string) (PartitionInfo, error) {
 		known[f.Name] = f
 	}
 	files, err := DataFiles(dir)
+	files = LiveFiles(files)
 	if err != nil {
 		return p, err
 	}

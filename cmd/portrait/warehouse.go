@@ -16,7 +16,7 @@ func newWarehouseCmd() *cobra.Command {
 		Use:   "warehouse",
 		Short: "Inspect the Parquet warehouse",
 	}
-	cmd.AddCommand(newWarehouseLsCmd())
+	cmd.AddCommand(newWarehouseLsCmd(), newWarehouseCompactCmd(), newWarehouseRetentionCmd(), newWarehouseVerifyCmd())
 	return cmd
 }
 

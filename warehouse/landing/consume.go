@@ -1,0 +1,358 @@
+package landing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/portrait-dev/portrait/internal/dlq"
+	"github.com/portrait-dev/portrait/schemas"
+	"github.com/portrait-dev/portrait/warehouse"
+)
+
+// handler is the sarama consumer-group handler. The group assigns
+// partitions; where a claimed partition starts comes from the warehouse
+// (its partition state), and the group's committed offsets only follow
+// for monitoring.
+type handler struct {
+	l      *Lander
+	client sarama.Client
+	dlq    *dlq.Writer
+	fatal  context.CancelCauseFunc
+
+	mu        sync.Mutex
+	start     map[int32]int64
+	committed map[int32]map[schemas.Timestamp]int64
+	reached   map[int32]partitionState
+}
+
+func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
+	l := h.l
+	topic := l.cfg.Kafka.Topic
+	claims := sess.Claims()[topic]
+	keep := map[int32]bool{}
+	for _, p := range claims {
+		keep[p] = true
+	}
+	l.dropPartitions(keep)
+	committed, err := committedOffsets(l.cfg.Warehouse)
+	if err != nil {
+		h.fatal(err)
+		return err
+	}
+	start := map[int32]int64{}
+	states := map[int32]partitionState{}
+	for _, p := range claims {
+		st, ok, err := readPartitionState(l.cfg.Warehouse, topic, p)
+		if err != nil {
+			h.fatal(err)
+			return err
+		}
+		next := st.Next
+		if !ok {
+			// No position: start at the oldest record; what the files
+			// already hold is dropped record by record.
+			next, err = h.client.GetOffset(topic, p, sarama.OffsetOldest)
+			if err != nil {
+				return fmt.Errorf("partition %d: oldest offset: %w", p, err)
+			}
+			st = partitionState{Topic: topic, Partition: p, Next: next}
+		}
+		// ResetOffset moves back, MarkOffset forward: together they set
+		// the session's start to exactly next.
+		sess.ResetOffset(topic, p, next, "")
+		sess.MarkOffset(topic, p, next, "")
+		start[p] = next
+		states[p] = st
+		l.setPartition(p, func(pw *partWatermark) {
+			pw.reached, pw.hasReached, pw.idle = schemas.Timestamp(st.Reached), st.HasReached, false
+		})
+	}
+	h.mu.Lock()
+	h.start, h.committed, h.reached = start, committed, states
+	h.mu.Unlock()
+	l.log.Info("partitions assigned", "partitions", claims, "generation", sess.GenerationID())
+	return nil
+}
+
+func (h *handler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+// maxBatch bounds the records decoded between two checks of the roll
+// conditions.
+const maxBatch = 4096
+
+func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	l := h.l
+	p := claim.Partition()
+	h.mu.Lock()
+	next, ok := h.start[p]
+	committed := h.committed[p]
+	st := h.reached[p]
+	h.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("partition %d claimed without setup", p)
+	}
+	if committed == nil {
+		committed = map[schemas.Timestamp]int64{}
+	}
+	c := &claimState{l: l, sess: sess, p: p, next: next, durable: next, committed: committed,
+		reached: schemas.Timestamp(st.Reached), hasReached: st.HasReached, dec: newDecoder(l.cfg.Catalog),
+		bufs: map[schemas.Timestamp]*hourBuf{}, lastRecord: l.cfg.Now()}
+	tick := time.NewTicker(tickEvery(l.cfg))
+	defer tick.Stop()
+	msgs := make([]*sarama.ConsumerMessage, 0, maxBatch)
+	for {
+		msgs = msgs[:0]
+		select {
+		case <-sess.Context().Done():
+			// A clean stop or a rebalance: commit what is buffered, so
+			// the next owner need not read it again.
+			return c.stop(claim)
+		case <-tick.C:
+			if err := c.tick(claim); err != nil {
+				h.fatal(err)
+				return err
+			}
+			continue
+		case m, ok := <-claim.Messages():
+			if !ok {
+				return c.stop(claim)
+			}
+			msgs = append(msgs, m)
+		}
+	drain:
+		for len(msgs) < maxBatch {
+			select {
+			case m, ok := <-claim.Messages():
+				if !ok {
+					break drain
+				}
+				msgs = append(msgs, m)
+			default:
+				break drain
+			}
+		}
+		if err := c.process(sess.Context(), h.dlq, msgs); err != nil {
+			if sess.Context().Err() != nil {
+				return c.stop(claim)
+			}
+			h.fatal(err)
+			return err
+		}
+		if c.bufBytes >= l.cfg.RollBytes {
+			if err := c.flush(); err != nil {
+				h.fatal(err)
+				return err
+			}
+		}
+	}
+}
+
+func tickEvery(cfg Config) time.Duration {
+	d := min(cfg.RollAge, cfg.IdleTimeout) / 4
+	return max(min(d, time.Second), 5*time.Millisecond)
+}
+
+// hourBuf holds the records of one partition for one event-time hour,
+// in offset order.
+type hourBuf struct {
+	events []schemas.Event
+	bytes  int64
+}
+
+// claimState is the landing state of one claimed partition.
+type claimState struct {
+	l    *Lander
+	sess sarama.ConsumerGroupSession
+	p    int32
+	// next is the next offset to read; durable the partition's position
+	// in the warehouse (every record before it is committed).
+	next, durable int64
+	// committed is the highest committed offset by hour (see
+	// committedOffsets): records at or below it are dropped.
+	committed map[schemas.Timestamp]int64
+	// reached is the newest event time committed; bufMax the newest
+	// buffered.
+	reached, bufMax       schemas.Timestamp
+	hasReached, hasBufMax bool
+	dec                   *decoder
+	bufs                  map[schemas.Timestamp]*hourBuf
+	bufBytes              int64
+	bufSince              time.Time
+	lastRecord            time.Time
+	slab                  []any
+	rejects               []dlq.Record
+	batch                 []pendingEvent
+}
+
+type pendingEvent struct {
+	e     schemas.Event
+	bytes int64
+}
+
+// process decodes a batch, dead-letters the bad records (synchronously),
+// then buffers the good ones by hour.
+func (c *claimState) process(ctx context.Context, w *dlq.Writer, msgs []*sarama.ConsumerMessage) error {
+	l := c.l
+	now := l.cfg.Now()
+	skewCap := schemas.TimestampOf(now.Add(l.cfg.ClockSkew))
+	nf := len(l.cfg.Catalog.Fields)
+	c.rejects = c.rejects[:0]
+	c.batch = c.batch[:0]
+	next := c.next
+	for _, m := range msgs {
+		if m.Offset < next {
+			continue // before the position (a fetch may start early)
+		}
+		next = m.Offset + 1
+		l.m.consumed.Inc()
+		size := int64(len(m.Key) + len(m.Value))
+		if size > int64(l.cfg.MaxRecordBytes) {
+			c.reject(m, &rejectError{reason: dlq.ReasonTooLarge,
+				err: fmt.Errorf("%d bytes exceed max_record_bytes %d", size, l.cfg.MaxRecordBytes)})
+			continue
+		}
+		if len(c.slab) < nf {
+			c.slab = make([]any, nf*1024)
+		}
+		e := schemas.Event{Values: c.slab[:nf:nf]}
+		if err := c.dec.decode(&e, m.Key, m.Value); err != nil {
+			var re *rejectError
+			if !errors.As(err, &re) {
+				re = &rejectError{reason: dlq.ReasonDecode, err: err}
+			}
+			c.reject(m, re)
+			continue
+		}
+		if e.Time > skewCap {
+			c.reject(m, reject(dlq.ReasonFuture, "event time %s is more than %s ahead of the clock (%s)", e.Time, l.cfg.ClockSkew, schemas.TimestampOf(now)))
+			continue
+		}
+		if last, ok := c.committed[warehouse.HourStart(e.Time)]; ok && m.Offset <= last {
+			l.m.skipped.Inc() // already in a committed file
+			continue
+		}
+		c.slab = c.slab[nf:]
+		e.Partition, e.Offset = m.Partition, m.Offset
+		c.batch = append(c.batch, pendingEvent{e: e, bytes: size})
+	}
+	if next == c.next {
+		return nil
+	}
+	if len(c.rejects) > 0 {
+		if err := w.Send(ctx, c.rejects); err != nil {
+			return err
+		}
+		for i := range c.rejects {
+			l.m.dlq.WithLabelValues(c.rejects[i].Reason).Inc()
+		}
+	}
+	for i := range c.batch {
+		pe := &c.batch[i]
+		h := warehouse.HourStart(pe.e.Time)
+		b := c.bufs[h]
+		if b == nil {
+			b = &hourBuf{}
+			c.bufs[h] = b
+		}
+		b.events = append(b.events, pe.e)
+		b.bytes += pe.bytes
+		c.bufBytes += pe.bytes
+		if !c.hasBufMax || pe.e.Time > c.bufMax {
+			c.bufMax, c.hasBufMax = pe.e.Time, true
+		}
+	}
+	if c.bufSince.IsZero() && len(c.batch) > 0 {
+		c.bufSince = now
+	}
+	c.next = next
+	c.lastRecord = now
+	c.l.setPartition(c.p, func(pw *partWatermark) { pw.idle = false })
+	return nil
+}
+
+func (c *claimState) reject(m *sarama.ConsumerMessage, re *rejectError) {
+	c.rejects = append(c.rejects, dlq.Record{
+		Reason: re.reason, Detail: re.err.Error(),
+		Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
+		Key: m.Key, Value: m.Value,
+	})
+}
+
+// tick rolls files that are old enough, moves the position past records
+// that left no file (DLQ'd or already committed), and tells whether the
+// partition is idle.
+func (c *claimState) tick(claim sarama.ConsumerGroupClaim) error {
+	cfg := &c.l.cfg
+	now := cfg.Now()
+	if (c.bufBytes > 0 && now.Sub(c.bufSince) >= cfg.RollAge) || (c.bufBytes == 0 && c.next != c.durable) {
+		if err := c.flush(); err != nil {
+			return err
+		}
+	}
+	idle := c.bufBytes == 0 && claim.HighWaterMarkOffset() <= c.next && now.Sub(c.lastRecord) >= cfg.IdleTimeout
+	c.l.setPartition(c.p, func(pw *partWatermark) { pw.idle = idle })
+	return nil
+}
+
+func (c *claimState) stop(claim sarama.ConsumerGroupClaim) error {
+	if err := c.flush(); err != nil {
+		c.l.log.Error("committing buffered records on stop", "partition", c.p, "err", err)
+		return err
+	}
+	return nil
+}
+
+// flush commits the buffered records: one file per hour (temp name, fsync,
+// rename, folder fsync), then the partition's position and reached event
+// time, then the group offset. A crash in between leaves files whose
+// records the next run drops when it reads them again.
+func (c *claimState) flush() error {
+	if c.bufBytes == 0 && c.next == c.durable {
+		return nil
+	}
+	l := c.l
+	start := time.Now()
+	now := l.cfg.Now()
+	ingest := schemas.TimestampOf(now)
+	hours := make([]schemas.Timestamp, 0, len(c.bufs))
+	for h := range c.bufs {
+		hours = append(hours, h)
+	}
+	sort.Slice(hours, func(i, j int) bool { return hours[i] < hours[j] })
+	for _, h := range hours {
+		evs := c.bufs[h].events
+		first, last := evs[0].Offset, evs[len(evs)-1].Offset
+		path := filepath.Join(hourDir(l.cfg.Warehouse, h), warehouse.PartName(c.p, first, last))
+		mf, err := warehouse.WriteEventsFile(path, l.cfg.Catalog, evs, ingest)
+		if err != nil {
+			return fmt.Errorf("landing partition %d: %w", c.p, err)
+		}
+		c.committed[h] = last
+		l.m.files.Inc()
+		l.m.rows.Add(float64(mf.Rows))
+		l.m.bytes.Add(float64(mf.Bytes))
+	}
+	if c.hasBufMax && (!c.hasReached || c.bufMax > c.reached) {
+		c.reached, c.hasReached = c.bufMax, true
+	}
+	st := partitionState{Topic: l.cfg.Kafka.Topic, Partition: c.p, Next: c.next,
+		Reached: int64(c.reached), HasReached: c.hasReached, Written: now.UTC()}
+	if err := writePartitionState(l.cfg.Warehouse, st); err != nil {
+		return fmt.Errorf("landing partition %d: %w", c.p, err)
+	}
+	c.durable = c.next
+	c.sess.MarkOffset(l.cfg.Kafka.Topic, c.p, c.next, "")
+	c.l.setPartition(c.p, func(pw *partWatermark) { pw.reached, pw.hasReached = c.reached, c.hasReached })
+	l.noteWritten(hours)
+	clear(c.bufs)
+	c.bufBytes, c.bufSince, c.hasBufMax = 0, time.Time{}, false
+	l.m.flushSeconds.Observe(time.Since(start).Seconds())
+	return nil
+}

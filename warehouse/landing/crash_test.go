@@ -1,0 +1,151 @@
+package landing
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/portrait-dev/portrait/batch/local"
+	"github.com/portrait-dev/portrait/internal/gen"
+	"github.com/portrait-dev/portrait/schemas"
+	"github.com/portrait-dev/portrait/schemas/reference"
+	"github.com/portrait-dev/portrait/warehouse"
+)
+
+const childEnv = "PORTRAIT_LANDING_CHILD"
+
+// TestLandingChild is the landing run as a child process by the crash
+// test; it does nothing in a normal test run.
+func TestLandingChild(t *testing.T) {
+	if os.Getenv(childEnv) == "" {
+		t.Skip("only run as a child process")
+	}
+	c := loadCatalog(t, os.Getenv(childEnv+"_CATALOG"))
+	cfg := testConfig(c, brokerConfig(strings.Split(os.Getenv(childEnv+"_BROKERS"), ",")), os.Getenv(childEnv+"_WAREHOUSE"))
+	cfg.RollAge = 20 * time.Millisecond
+	cfg.RollBytes = 32 << 10
+	cfg.SessionTimeout = 500 * time.Millisecond
+	l, err := New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})), prometheus.NewRegistry())
+	require.NoError(t, err)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	require.NoError(t, l.Run(ctx))
+}
+
+// TestCrashExactlyOnce SIGKILLs the landing at random points while events
+// flow, restarting it each time; afterwards every produced record is in
+// the warehouse exactly once by (partition, offset), and the local batch
+// engine over the warehouse computes what the reference evaluator does
+// over the produced events.
+func TestCrashExactlyOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	c := loadCatalog(t, "taobao")
+	kc := startBroker(t, 3)
+	root := t.TempDir()
+	o := gen.Defaults(11)
+	o.Users, o.Events = 300, 20000
+	events := gen.Events(c, o)
+	recs := encodeEvents(t, c, events, -1)
+	bad, _ := badRecords()
+	p := newProducer(t, kc, false)
+
+	// Events flow the whole time, in small batches with bad records mixed in.
+	var (
+		mu sync.Mutex
+		at = make([]placed, 0, len(events))
+	)
+	produced, quit := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(quit); <-produced })
+	go func() {
+		defer close(produced)
+		for lo := 0; lo < len(recs); lo += 250 {
+			select {
+			case <-quit:
+				return
+			default:
+			}
+			hi := min(lo+250, len(recs))
+			got := p.send(t, recs[lo:hi])
+			mu.Lock()
+			at = append(at, got...)
+			mu.Unlock()
+			p.send(t, bad[:1])
+			time.Sleep(150 * time.Millisecond)
+		}
+	}()
+
+	r := rand.New(rand.NewPCG(3, 4))
+	const kills = 12
+	for i := range kills {
+		child := startChild(t, root, kc.Brokers)
+		time.Sleep(time.Duration(400+r.IntN(1200)) * time.Millisecond)
+		require.NoError(t, child.Process.Kill())
+		_ = child.Wait()
+		st := positions(t, root, 3)
+		t.Logf("kill %d: positions %v", i+1, st)
+	}
+	<-produced
+	// One clean stop, then a final run that catches up.
+	child := startChild(t, root, kc.Brokers)
+	time.Sleep(1500 * time.Millisecond)
+	require.NoError(t, child.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, child.Wait(), "graceful stop")
+
+	cfg := testConfig(c, kc, root)
+	in := startLander(t, cfg)
+	waitFor(t, 30*time.Second, "the landing to catch up", func() bool {
+		ps := positions(t, root, 3)
+		hw := highWatermarks(t, kc, 3)
+		for i := range ps {
+			if ps[i] != hw[i] {
+				return false
+			}
+		}
+		return true
+	})
+	in.stop(t)
+	got := landed(t, c, root)
+	checkExactlyOnce(t, got, at)
+	t.Logf("%d kills; %d events landed; final run re-read %v records and dropped %v already landed",
+		kills, len(got), counter(in.l.m.consumed), counter(in.l.m.skipped))
+
+	// Batch recompute over the warehouse = reference over what was produced.
+	for i := range events {
+		events[i].Partition, events[i].Offset = at[i].p, at[i].o
+	}
+	cutoff := o.Start + schemas.Timestamp(o.Span)
+	want := reference.Evaluate(c, events, cutoff)
+	files, err := warehouse.AllEventFiles(root)
+	require.NoError(t, err)
+	files = warehouse.LiveFiles(files)
+	res, err := local.Compute(context.Background(), c, cutoff, func(ctx context.Context, fn func(arrow.RecordBatch) error) error {
+		return warehouse.ReadEvents(ctx, c, files, fn)
+	}, nil)
+	require.NoError(t, err)
+	require.Empty(t, reference.Diff(c, want, res.Profiles, 10))
+	require.NotEmpty(t, want)
+}
+
+func startChild(t *testing.T, root string, brokers []string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLandingChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), childEnv+"=1", childEnv+"_CATALOG=taobao",
+		childEnv+"_BROKERS="+strings.Join(brokers, ","), childEnv+"_WAREHOUSE="+root)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	return cmd
+}

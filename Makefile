@@ -19,7 +19,7 @@ export PORTRAIT_CH_PORT PORTRAIT_CLICKHOUSE
 
 CLICKHOUSE := deploy/local/clickhouse.sh
 
-.PHONY: build test lint bench demo ch-start ch-stop clean distclean
+.PHONY: build test lint bench demo ui-shot ch-start ch-stop clean distclean
 
 build:
 	$(GO) build -o bin/portrait ./cmd/portrait
@@ -40,6 +40,9 @@ bench:
 
 demo:
 	deploy/local/demo.sh
+
+ui-shot:
+	dashboards/ui-shot.sh bin/ui-shot.png
 
 ch-start:
 	$(CLICKHOUSE) start

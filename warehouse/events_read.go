@@ -252,7 +252,14 @@ func checkFrame(f io.ReaderAt, size int64) error {
 
 // checkSchema verifies that a file has exactly the events columns of the
 // catalog, in order, required and of the right physical type.
-func (r *eventsReader) checkSchema(s *parquet.Schema) error {
+func (r *eventsReader) checkSchema(s *parquet.Schema) (err error) {
+	// A damaged footer can declare types (such as LIST) whose Kind
+	// panics in parquet-go: that is a corrupt file, not a crash.
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("unreadable schema: %v", p)
+		}
+	}()
 	fields := s.Fields()
 	want := r.schema.Fields()
 	if len(fields) != len(want) {

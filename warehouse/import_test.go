@@ -2,6 +2,7 @@ package warehouse
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"flag"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/portrait-dev/portrait/internal/source"
 	"github.com/portrait-dev/portrait/schemas"
 )
 
@@ -43,7 +45,10 @@ func TestImportConfigValidate(t *testing.T) {
 		{"no root", ImportConfig{Catalog: cat, Files: []string{"a"}}, "import: root (the warehouse folder) is required"},
 		{"no catalog", ImportConfig{Root: "w", Files: []string{"a"}}, "import: catalog is required"},
 		{"no files", ImportConfig{Root: "w", Catalog: cat}, "import: files: nothing to import"},
-		{"bad chunk", ImportConfig{Root: "w", Catalog: cat, Files: []string{"a"}, ChunkRows: -1}, "import: chunk_rows -1 is negative"},
+		{"bad chunk", ImportConfig{Root: "w", Catalog: cat, Files: []string{"a.csv"}, ChunkRows: -1}, "import: chunk_rows -1 is negative"},
+		{"bad format", ImportConfig{Root: "w", Catalog: cat, Files: []string{"a.csv"}, Format: "xml"}, `import: format: unknown format "xml" (want csv or jsonl)`},
+		{"unknown extension", ImportConfig{Root: "w", Catalog: cat, Files: []string{"a.csv", "b.txt"}},
+			"import: files: b.txt: cannot tell the format from the name (want .csv, .jsonl, .ndjson or .json, optionally .gz)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			require.EqualError(t, tc.cfg.Validate(), tc.want)
@@ -316,13 +321,59 @@ func TestImportFormatsAgree(t *testing.T) {
 func TestImportBadHeader(t *testing.T) {
 	for _, tc := range []struct{ header, want string }{
 		{"user_id,item_id,category_id,behavior\n", "line 1: header has no column for field ts"},
-		{"user_id,item_id,category_id,behavior,ts,ts\n", "line 1: header names field ts twice"},
+		{"user_id,item_id,ts\n", "line 1: header has no column for fields category_id, behavior"},
+		{"\nuser_id,item_id,category_id,behavior,ts,ts\n", "line 2: header names field ts twice"},
 	} {
 		path := filepath.Join(t.TempDir(), "h.csv")
 		require.NoError(t, os.WriteFile(path, []byte(tc.header+"1,2,3,pv,4\n"), 0o644))
 		_, err := Import(context.Background(), importConfig(t, t.TempDir(), path))
 		require.EqualError(t, err, "importing "+path+": "+tc.want)
 	}
+}
+
+// TestImportFirstLineNotHeader: a first line is a header only when every
+// cell names a field; one with an unknown column is a data row, rejected
+// with a reason that says why it is not a header.
+func TestImportFirstLineNotHeader(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "h.csv")
+	require.NoError(t, os.WriteFile(path, []byte("user_id,item_id,category_id,behavior,time\n1,2,3,pv,1511658000\n"), 0o644))
+	root := t.TempDir()
+	stats, err := Import(context.Background(), importConfig(t, root, path))
+	require.NoError(t, err)
+	require.Equal(t, []int64{2, 1, 1}, []int64{stats.Read, stats.Imported, stats.Rejected})
+	rej, err := os.ReadFile(stats.Files[0].RejectsFile)
+	require.NoError(t, err)
+	require.Equal(t, `{"file":"`+path+`","line":1,"reason":"field user_id: \"user_id\" is not an int64 (not a header: column 5 \"time\" is not a field)","raw":"user_id,item_id,category_id,behavior,time"}`+"\n", string(rej))
+}
+
+// TestImportGzipAndFormat: gzipped files are read, and Format overrides
+// the name.
+func TestImportGzipAndFormat(t *testing.T) {
+	dir := t.TempDir()
+	rows := "1,100,10,pv,1511658000\n2,101,10,buy,1511658001\n"
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, err := zw.Write([]byte(rows))
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	gzPath := filepath.Join(dir, "events.csv.gz")
+	require.NoError(t, os.WriteFile(gzPath, gz.Bytes(), 0o644))
+	txtPath := filepath.Join(dir, "events.txt")
+	require.NoError(t, os.WriteFile(txtPath, []byte(rows), 0o644))
+
+	root := t.TempDir()
+	stats, err := Import(context.Background(), importConfig(t, root, gzPath))
+	require.NoError(t, err)
+	require.Equal(t, int64(2), stats.Imported)
+	gzEvents := readAll(t, root)
+
+	root = t.TempDir()
+	cfg := importConfig(t, root, txtPath)
+	cfg.Format = source.CSV
+	stats, err = Import(context.Background(), cfg)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), stats.Imported)
+	require.Equal(t, gzEvents, readAll(t, root))
 }
 
 func TestImportOneAtATime(t *testing.T) {
@@ -332,4 +383,39 @@ func TestImportOneAtATime(t *testing.T) {
 	defer unlock()
 	_, err = Import(context.Background(), importConfig(t, root, "testdata/import-bad.csv"))
 	require.ErrorContains(t, err, "another import into "+root+" is running")
+}
+
+// TestChunkBatches: a chunk gives back its rows as events, whole hours at
+// a time, oldest hour first and in row order within an hour.
+func TestChunkBatches(t *testing.T) {
+	cat := loadCatalog(t, "taobao")
+	const hour = 3600_000
+	base := schemas.Timestamp(1_511_658_000_000)
+	times := []schemas.Timestamp{base + 2*hour, base, base + 2*hour + 1, base + hour, base + 5, base + 2*hour + 2}
+	c := newChunk(cat)
+	c.batchRows = 2
+	var want []schemas.Event
+	for i, ts := range times {
+		vs := []any{int64(i), int64(-i), int64(1 << 40), []string{"pv", "buy"}[i%2], ts}
+		c.add(vs, int64(10+i))
+		want = append(want, schemas.Event{Values: vs, Time: ts, Partition: 7, Offset: int64(10 + i)})
+	}
+	require.Equal(t, len(times), c.len())
+	var got [][]int64
+	require.NoError(t, c.batches(7, func(events []schemas.Event) error {
+		var offsets []int64
+		for _, ev := range events {
+			require.Equal(t, want[ev.Offset-10], ev)
+			offsets = append(offsets, ev.Offset)
+		}
+		got = append(got, offsets)
+		return nil
+	}))
+	// Hour 0 holds two rows (a batch), hour 1 one row and hour 2 three:
+	// batches end after the hour that reaches two rows.
+	require.Equal(t, [][]int64{{11, 14}, {13, 10, 12, 15}}, got)
+
+	c.reset()
+	require.Equal(t, 0, c.len())
+	require.NoError(t, c.batches(7, func([]schemas.Event) error { t.Fatal("empty chunk"); return nil }))
 }

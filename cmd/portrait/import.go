@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/portrait-dev/portrait/internal/source"
+	"github.com/portrait-dev/portrait/batch/chbatch"
 	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/warehouse"
 )
@@ -15,9 +17,9 @@ func init() { commands = append(commands, newImportCmd()) }
 
 func newImportCmd() *cobra.Command {
 	var (
-		catalogPath, root, rejects string
-		chunkRows                  int
-		quiet                      bool
+		catalogPath, root, rejects, format, dsn string
+		chunkRows                          int
+		quiet                              bool
 	)
 	cmd := &cobra.Command{
 		Use:   "import --catalog C --warehouse DIR FILE...",
@@ -26,10 +28,13 @@ func newImportCmd() *cobra.Command {
 good rows into warehouse/events/dt=…/hour=…/ as Parquet, closing each hour it
 writes with _SUCCESS.
 
-Formats: CSV without a header (columns in the catalog's field order), CSV
-whose first line names the fields (columns in any order), and JSON Lines
-(.jsonl, .ndjson, .json: one object per line keyed by field name). A final
-line without a trailing newline is a truncated record and is rejected.
+Formats (the same rules as produce): CSV without a header (columns in the
+catalog's field order), CSV whose first line is a header (every cell a field
+name, every field named once; columns in any order), and JSON Lines (.jsonl,
+.ndjson, .json: one object per line keyed by field name; other keys are
+ignored); .gz files are decompressed. One row per line: blank lines are
+skipped, and a final line without a trailing newline is a truncated record
+and is rejected.
 
 A row that does not parse or validate is written to
 <warehouse>/_rejects/<file>.<sha256 prefix>.rejects.jsonl with its file,
@@ -46,8 +51,12 @@ and an interrupted import is redone cleanly.`,
 			if err != nil {
 				return err
 			}
+			fmtv, err := source.ParseFormat(format)
+			if err != nil {
+				return fmt.Errorf("--format: %w", err)
+			}
 			cfg := warehouse.ImportConfig{
-				Root: root, Catalog: cat, Files: files, Rejects: rejects,
+				Root: root, Catalog: cat, Files: files, Rejects: rejects, Format: fmtv,
 				ChunkRows: chunkRows, Logger: slog.Default(), Now: time.Now,
 			}
 			if !quiet {
@@ -72,12 +81,30 @@ and an interrupted import is redone cleanly.`,
 				fmt.Fprintf(out, "total: read %d, imported %d, rejected %d; %d files, %d already imported (%s)\n",
 					stats.Read, stats.Imported, stats.Rejected, len(stats.Files), stats.Skipped, time.Since(start).Round(time.Millisecond))
 			}
-			return err
+			if err != nil || dsn == "" {
+				return err
+			}
+			// Load ClickHouse from the warehouse, not from this run's rows:
+			// hours that already agree are left alone, so a re-run (or a
+			// run after a failed load) converges without duplicates.
+			ch, err := openClickHouse(cmd.Context(), dsn)
+			if err != nil {
+				return err
+			}
+			defer ch.Close()
+			hours, rows, err := chbatch.SyncHours(cmd.Context(), ch, cat, root)
+			if err != nil {
+				return fmt.Errorf("loading ClickHouse events: %w", err)
+			}
+			fmt.Fprintf(out, "ClickHouse events: loaded %d rows in %d hours (hours already loaded left alone)\n", rows, len(hours))
+			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&catalogPath, "catalog", "", "catalog YAML file")
 	f.StringVar(&root, "warehouse", "warehouse", "warehouse folder")
+	f.StringVar(&format, "format", "", "input format, csv or jsonl (default: from each file's name)")
+	f.StringVar(&dsn, "clickhouse", "", "ClickHouse DSN: also load the imported hours into the events table (idempotent)")
 	f.StringVar(&rejects, "rejects", "", "folder for rejects files (default <warehouse>/_rejects)")
 	f.IntVar(&chunkRows, "chunk-rows", 500_000, "rows held in memory before they are written out (one file per hour they touch)")
 	f.BoolVar(&quiet, "quiet", false, "no progress lines on stderr")

@@ -30,9 +30,12 @@ func newProduceCmd() *cobra.Command {
 		Use:   "produce --catalog C (--brokers B | --embedded-kafka) [--topic T] [--rate N] FILE...",
 		Short: "Send events from CSV or JSON Lines files to the Kafka events topic",
 		Long: `produce reads event rows from CSV files (no header: catalog field order; a
-header naming every field: by name) and JSON Lines files, validates each
-against the catalog, and sends it to Kafka as a JSON object keyed by the
-entity key (decimal for int64 keys). Timestamps are sent as unix milliseconds
+first line whose every cell names a field, each field once: a header, columns
+by name) and JSON Lines files (one object per line, other keys ignored), .gz
+ones decompressed, with the same rules as import: one row per line, blank
+lines skipped, a final line without a trailing newline rejected as truncated.
+It validates each row against the catalog and sends it to Kafka as a JSON
+object keyed by the entity key (decimal for int64 keys). Timestamps are sent as unix milliseconds
 (RFC 3339 or unix seconds for fields declared in those formats), which the
 speed layer reads back exactly. A bad row is reported with file:line and
 skipped, or sent unchanged with --raw (to feed the dead-letter queue in

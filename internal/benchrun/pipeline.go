@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/portrait-dev/portrait/batch"
+	"github.com/portrait-dev/portrait/batch/chbatch"
+	"github.com/portrait-dev/portrait/internal/clickhouse"
 	"github.com/portrait-dev/portrait/internal/gen"
 	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/warehouse"
@@ -40,7 +43,7 @@ func (c Config) cutoff() schemas.Timestamp {
 	return c.Catalog.BucketStart(start + schemas.Timestamp(span.Milliseconds()))
 }
 
-// Stages returns the batch stages: generate, import, local recompute.
+// batchStages generate the data, import it and recompute locally.
 func (c Config) batchStages() []Stage {
 	csvPath := filepath.Join(c.Dir, fmt.Sprintf("%s-%d-%d-%d.csv", c.Catalog.Name, c.Events, c.Users, c.Seed))
 	root := filepath.Join(c.Dir, "warehouse")
@@ -130,4 +133,63 @@ func Run(ctx context.Context, stages []Stage, progress io.Writer) ([]Result, err
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// clickhouseStages load the warehouse's events into ClickHouse, run the
+// SQL engine over them and publish the local engine's snapshot.
+func (c Config) clickhouseStages() []Stage {
+	root := filepath.Join(c.Dir, "warehouse")
+	var client *clickhouse.Client
+	var profiles []schemas.Profile
+	note := "work runs inside the ClickHouse server: CPU column is this process only"
+	return []Stage{
+		{Name: "clickhouse load events", Run: func(ctx context.Context) (Result, error) {
+			cfg, err := clickhouse.ParseDSN(c.ClickHouse)
+			if err != nil {
+				return Result{}, err
+			}
+			if client, err = clickhouse.Open(ctx, cfg); err != nil {
+				return Result{}, fmt.Errorf("connecting to ClickHouse (start it with deploy/local/clickhouse.sh start): %w", err)
+			}
+			if err := client.Exec(ctx, "DROP TABLE IF EXISTS "+clickhouse.QuoteIdent(chbatch.EventsTable)); err != nil {
+				return Result{}, err
+			}
+			hours, err := warehouse.ListHours(root, math.MinInt64, math.MaxInt64)
+			if err != nil {
+				return Result{}, err
+			}
+			ts := make([]schemas.Timestamp, len(hours))
+			for i, h := range hours {
+				ts[i] = h.Start
+			}
+			rows, err := chbatch.LoadHours(ctx, client, c.Catalog, root, ts)
+			return Result{Items: rows, Unit: "rows", Note: "reads Parquet, inserts per hour via staging + REPLACE PARTITION"}, err
+		}},
+		{Name: "recompute clickhouse", Run: func(ctx context.Context) (Result, error) {
+			ps, err := chbatch.Engine{Client: client}.Compute(ctx, c.Catalog, c.cutoff())
+			var events int64
+			if err == nil {
+				err = client.Conn().QueryRow(ctx, "SELECT count() FROM "+clickhouse.QuoteIdent(chbatch.EventsTable)).Scan(&events)
+			}
+			return Result{Items: int64(events), Unit: "events", Note: fmt.Sprintf("%s; %d users", note, len(ps))}, err
+		}},
+		{Name: "read snapshot", Run: func(ctx context.Context) (Result, error) {
+			var err error
+			profiles, err = batch.ReadSnapshot(root, c.Catalog, c.cutoff())
+			return Result{Items: int64(len(profiles)), Unit: "rows"}, err
+		}},
+		{Name: "clickhouse publish", Run: func(ctx context.Context) (Result, error) {
+			err := chbatch.Publisher{Client: client}.Publish(ctx, c.Catalog, c.cutoff(), profiles)
+			return Result{Items: int64(len(profiles)), Unit: "rows", TargetTotal: 1e6, Note: note}, err
+		}},
+	}
+}
+
+// Stages returns every stage the configuration asks for.
+func (c Config) Stages() []Stage {
+	stages := c.batchStages()
+	if c.ClickHouse != "" {
+		stages = append(stages, c.clickhouseStages()...)
+	}
+	return stages
 }

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -9,30 +10,54 @@ import (
 )
 
 // FuzzReader feeds arbitrary input to both formats: the reader must never
-// panic, every row is either valid or carries a *RowError, and a valid
-// row re-encodes to JSON that reads back to the same values.
+// panic, lines only go forward, every row is either valid or carries a
+// *RowError naming its line, a row is never taken from a final line
+// without a newline, and a valid row re-encodes to JSON that reads back to
+// the same values.
 func FuzzReader(f *testing.F) {
 	c := schemas.MustLoad(taobao)
 	f.Add("1,10,100,pv,1511658000\n")
 	f.Add("user_id,item_id,category_id,behavior,ts\n1,2,3,buy,2017-11-26T01:00:00Z\n")
+	f.Add("ts,behavior,user_id,item_id,category_id\r\n\r\n1,pv,1,2,3\r\n4,buy,1,2,3")
+	f.Add("user_id,item_id,category_id,behavior,time\n1,2,3,buy,4\n")
 	f.Add(`{"user_id":1,"item_id":10,"category_id":100,"behavior":"pv","ts":1511658000}` + "\n")
+	f.Add(`{"user_id":1,"item_id":10,"category_id":100,"behavior":"pv","ts":1511658000,"x":[1]} {}` + "\n[1]\nnull")
 	f.Add("\"a\nb\",\"\n")
+	f.Add("1,\"1\"\"0\",100,pv,1511658000\n1,\"10,100,pv,1\n")
 	f.Fuzz(func(t *testing.T, in string) {
+		terminated := strings.HasSuffix(in, "\n")
+		lastLine := strings.Count(in, "\n") + 1
 		for _, format := range []Format{CSV, JSONL} {
 			r := NewReader(c, strings.NewReader(in), "fuzz", format)
-			for range 1000 {
+			prev := 0
+			for {
 				row, err := r.Next()
+				if err == io.EOF {
+					break
+				}
 				if err != nil {
-					if err == io.EOF {
-						break
+					var re *RowError
+					if !errors.As(err, &re) || format != CSV {
+						t.Fatalf("%s: Next: %v", format, err)
 					}
 					break // a bad header ends the file
 				}
+				if row.Line <= prev {
+					t.Fatalf("%s: line %d after line %d", format, row.Line, prev)
+				}
+				prev = row.Line
 				if row.Err != nil {
-					if _, ok := row.Err.(*RowError); !ok {
-						t.Fatalf("row error %T, want *RowError", row.Err)
+					var re *RowError
+					if !errors.As(row.Err, &re) || re.Line != row.Line {
+						t.Fatalf("%s: row error %#v on line %d", format, row.Err, row.Line)
+					}
+					if row.Values != nil {
+						t.Fatalf("%s: values with an error", format)
 					}
 					continue
+				}
+				if !terminated && row.Line == lastLine {
+					t.Fatalf("%s: row from the unterminated line %d", format, row.Line)
 				}
 				js := AppendJSON(nil, c, row.Values)
 				back := NewReader(c, strings.NewReader(string(js)+"\n"), "back", JSONL)

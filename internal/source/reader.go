@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
-	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,8 +23,18 @@ const (
 	JSONL Format = "jsonl"
 )
 
-// maxLine bounds one JSON Lines row.
-const maxLine = 16 << 20
+// maxLine bounds one line (one row); a longer line is a bad row and only
+// its first rawLimit bytes are kept as its Raw text.
+const (
+	maxLine  = 16 << 20
+	rawLimit = 1 << 10
+)
+
+// ErrTruncated is the reason a final line without a trailing newline is
+// rejected: such a line is a record cut short (a copy or a writer
+// interrupted), even when what is left still parses, as the Taobao
+// sample's last line "…,pv,15" (a cut unix time) does.
+var ErrTruncated = errors.New("truncated record (no trailing newline)")
 
 // FormatOf infers the format from a file name: .csv, or .jsonl, .ndjson
 // and .json for JSON Lines, each optionally followed by .gz.
@@ -52,7 +60,8 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("unknown format %q (want csv or jsonl)", s)
 }
 
-// RowError is a row that could not be read or validated.
+// RowError is a row that could not be read or validated, or a bad header
+// (returned by Next itself).
 type RowError struct {
 	File string
 	Line int
@@ -65,17 +74,19 @@ func (e *RowError) Unwrap() error { return e.Err }
 
 // Row is one input row.
 type Row struct {
-	// Line is the 1-based line the row starts on.
+	// Line is the 1-based line the row is on.
 	Line int
 	// Values by catalog field index, validated; nil when Err is set.
 	Values []any
-	// Raw is the row's source text: the JSON line, or the CSV cells joined
-	// by commas. It is only valid until the next call to Next.
+	// Raw is the row's source text: the line without its line ending (the
+	// first KiB of an over-long line). It is only valid until the next call
+	// to Next.
 	Raw []byte
 	// Key is the entity key's source text when it could be found (also for
 	// rows that failed validation), else "".
 	Key string
-	// Err is a *RowError when the row is malformed or fails validation.
+	// Err is a *RowError when the row is malformed, fails validation or is
+	// truncated (ErrTruncated).
 	Err error
 }
 
@@ -85,25 +96,29 @@ func (r *Row) Event(c *schemas.Catalog, ordinal int32) schemas.Event {
 	return schemas.Event{Values: r.Values, Time: r.Values[c.Time].(schemas.Timestamp), Partition: ordinal, Offset: int64(r.Line)}
 }
 
-// Reader reads the rows of one file.
+// Reader reads the rows of one file, one row per line. Blank lines
+// (whitespace only) are skipped; a final line without a newline is
+// rejected with ErrTruncated. A CSV cell cannot span lines.
 type Reader struct {
 	c      *schemas.Catalog
 	name   string
 	format Format
 	closer io.Closer
+	in     *countingReader
+	br     *bufio.Reader
+	line   int
+	buf    []byte
 
 	// CSV
-	csv     *csv.Reader
-	cols    []int // catalog field index by column; -1 ignored
-	started bool
-
-	// JSONL
-	lines  *bufio.Scanner
-	lineNo int
-	raw    []byte
+	started   bool  // the first non-blank line was seen
+	cols      []int // catalog field index by column (a header's order)
+	keyCol    int   // column of the key field
+	cells     []string
+	notHeader string // why a first line naming some fields is not a header
 }
 
 // Open opens path for reading in format ("" infers it from the name).
+// Files ending in .gz are decompressed.
 func Open(c *schemas.Catalog, path string, format Format) (*Reader, error) {
 	if format == "" {
 		var err error
@@ -115,10 +130,11 @@ func Open(c *schemas.Catalog, path string, format Format) (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening input: %w", err)
 	}
-	var r io.Reader = f
+	in := &countingReader{r: f}
+	var r io.Reader = in
 	var closer io.Closer = f
 	if strings.HasSuffix(path, ".gz") {
-		gz, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<16))
+		gz, err := gzip.NewReader(bufio.NewReaderSize(in, 1<<16))
 		if err != nil {
 			f.Close() //nolint:errcheck // read-only
 			return nil, fmt.Errorf("opening %s: %w", path, err)
@@ -127,7 +143,7 @@ func Open(c *schemas.Catalog, path string, format Format) (*Reader, error) {
 		closer = multiCloser{gz, f}
 	}
 	rd := NewReader(c, r, path, format)
-	rd.closer = closer
+	rd.in, rd.closer = in, closer
 	return rd, nil
 }
 
@@ -141,16 +157,25 @@ func (m multiCloser) Close() error {
 	return errors.Join(errs...)
 }
 
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
 // NewReader reads rows of format from r; name is used in errors.
 func NewReader(c *schemas.Catalog, r io.Reader, name string, format Format) *Reader {
-	rd := &Reader{c: c, name: name, format: format}
-	if format == CSV {
-		rd.csv = csv.NewReader(bufio.NewReaderSize(r, 1<<20))
-		rd.csv.FieldsPerRecord = -1
-		rd.csv.ReuseRecord = true
-	} else {
-		rd.lines = bufio.NewScanner(r)
-		rd.lines.Buffer(make([]byte, 0, 1<<20), maxLine)
+	in := &countingReader{r: r}
+	rd := &Reader{c: c, name: name, format: format, in: in, keyCol: c.Key}
+	rd.br = bufio.NewReaderSize(in, 1<<20)
+	for i := range c.Fields {
+		rd.cols = append(rd.cols, i)
 	}
 	return rd
 }
@@ -158,14 +183,54 @@ func NewReader(c *schemas.Catalog, r io.Reader, name string, format Format) *Rea
 // Name is the file name the reader reports in errors.
 func (r *Reader) Name() string { return r.name }
 
+// BytesRead is how many bytes were read from the file so far (compressed
+// bytes for a .gz file; read ahead of the rows returned), for progress.
+func (r *Reader) BytesRead() int64 { return r.in.n }
+
 // Next returns the next row, or io.EOF after the last. A row that cannot be
 // parsed or validated comes back with Row.Err set and reading can go on;
-// an error from Next itself (I/O, a header without some field) ends it.
+// an error from Next itself (I/O, a bad CSV header: a *RowError) ends it.
+//
+// The first non-blank line of a CSV file is a header when every cell is a
+// catalog field name; it must then name every field exactly once, and
+// columns are matched by name. Otherwise the line is data with the
+// fields in catalog order.
 func (r *Reader) Next() (Row, error) {
-	if r.format == CSV {
-		return r.nextCSV()
+	for {
+		b, terminated, long, err := r.readLine()
+		if err == io.EOF {
+			return Row{}, io.EOF
+		}
+		if err != nil {
+			return Row{}, fmt.Errorf("reading %s after line %d: %w", r.name, r.line, err)
+		}
+		if !long && len(bytes.TrimSpace(b)) == 0 {
+			continue
+		}
+		if long {
+			return Row{Line: r.line, Raw: b[:min(len(b), rawLimit)], Err: r.rowErr(fmt.Errorf("line longer than %d MiB", maxLine>>20))}, nil
+		}
+		if r.format == CSV && !r.started {
+			r.started = true
+			header, err := r.header(b)
+			if err != nil {
+				return Row{}, r.rowErr(err)
+			}
+			if header {
+				continue
+			}
+		}
+		var row Row
+		if r.format == CSV {
+			row = r.csvRow(b)
+		} else {
+			row = r.jsonRow(b)
+		}
+		if !terminated {
+			row.Values, row.Err = nil, r.rowErr(ErrTruncated)
+		}
+		return row, nil
 	}
-	return r.nextJSON()
 }
 
 // Close closes the file Open opened.
@@ -176,199 +241,45 @@ func (r *Reader) Close() error {
 	return r.closer.Close()
 }
 
-func (r *Reader) rowErr(line int, err error) *RowError {
-	return &RowError{File: r.name, Line: line, Err: err}
+func (r *Reader) rowErr(err error) *RowError {
+	return &RowError{File: r.name, Line: r.line, Err: err}
 }
 
-func (r *Reader) nextCSV() (Row, error) {
+// readLine returns the next line without its line ending, whether a
+// newline ended it, and whether it was longer than maxLine (then only its
+// start is returned). It returns io.EOF after the last line. The slice is
+// valid until the next call.
+func (r *Reader) readLine() (line []byte, terminated, long bool, err error) {
+	r.buf = r.buf[:0]
+	n := 0
 	for {
-		rec, err := r.csv.Read()
-		if err == io.EOF {
-			return Row{}, io.EOF
-		}
-		var pe *csv.ParseError
-		if err != nil && !errors.As(err, &pe) {
-			return Row{}, fmt.Errorf("reading %s: %w", r.name, err)
-		}
-		if pe != nil {
-			return Row{Line: pe.StartLine, Err: r.rowErr(pe.StartLine, pe.Err)}, nil
-		}
-		line, _ := r.csv.FieldPos(0)
-		if !r.started {
-			r.started = true
-			if cols, ok, err := r.header(rec); ok || err != nil {
-				if err != nil {
-					return Row{}, r.rowErr(line, err)
-				}
-				r.cols = cols
-				continue
+		chunk, err := r.br.ReadSlice('\n')
+		n += len(chunk)
+		if err == bufio.ErrBufferFull {
+			if len(r.buf) < maxLine {
+				r.buf = append(r.buf, chunk...)
 			}
-		}
-		return r.csvRow(rec, line), nil
-	}
-}
-
-// header reports whether rec names every catalog field, and then maps
-// columns to fields.
-func (r *Reader) header(rec []string) ([]int, bool, error) {
-	cols := make([]int, len(rec))
-	seen := make([]bool, len(r.c.Fields))
-	named := 0
-	for i, name := range rec {
-		cols[i] = -1
-		if f, ok := r.c.Field(strings.TrimSpace(name)); ok {
-			if seen[f.Index] {
-				return nil, false, fmt.Errorf("header names column %s twice", f.Name)
-			}
-			seen[f.Index] = true
-			cols[i] = f.Index
-			named++
-		}
-	}
-	if named == 0 {
-		return nil, false, nil
-	}
-	if named < len(r.c.Fields) {
-		var missing []string
-		for i, s := range seen {
-			if !s {
-				missing = append(missing, r.c.Fields[i].Name)
-			}
-		}
-		// A data row can hold a field name as a value (a string field);
-		// only a row naming the key field is taken as a header.
-		if !seen[r.c.Key] {
-			return nil, false, nil
-		}
-		return nil, false, fmt.Errorf("header lacks column %s", strings.Join(missing, ", "))
-	}
-	return cols, true, nil
-}
-
-func (r *Reader) csvRow(rec []string, line int) Row {
-	r.raw = r.raw[:0]
-	for i, s := range rec {
-		if i > 0 {
-			r.raw = append(r.raw, ',')
-		}
-		r.raw = append(r.raw, s...)
-	}
-	row := Row{Line: line, Raw: r.raw}
-	keyCol := r.c.Key
-	if r.cols != nil {
-		keyCol = indexOf(r.cols, r.c.Key)
-	}
-	if keyCol >= 0 && keyCol < len(rec) {
-		row.Key = strings.TrimSpace(rec[keyCol])
-	}
-	values := make([]any, len(r.c.Fields))
-	if r.cols == nil {
-		if len(rec) != len(r.c.Fields) {
-			row.Err = r.rowErr(line, fmt.Errorf("%d columns, want %d (%s)", len(rec), len(r.c.Fields), r.fieldNames()))
-			return row
-		}
-		for i, s := range rec {
-			v, err := schemas.ParseValue(&r.c.Fields[i], s)
-			if err != nil {
-				row.Err = r.rowErr(line, err)
-				return row
-			}
-			values[i] = v
-		}
-	} else {
-		if len(rec) != len(r.cols) {
-			row.Err = r.rowErr(line, fmt.Errorf("%d columns, header has %d", len(rec), len(r.cols)))
-			return row
-		}
-		for i, s := range rec {
-			fi := r.cols[i]
-			if fi < 0 {
-				continue
-			}
-			v, err := schemas.ParseValue(&r.c.Fields[fi], s)
-			if err != nil {
-				row.Err = r.rowErr(line, err)
-				return row
-			}
-			values[fi] = v
-		}
-	}
-	row.Values = values
-	return row
-}
-
-func (r *Reader) fieldNames() string {
-	names := make([]string, len(r.c.Fields))
-	for i, f := range r.c.Fields {
-		names[i] = f.Name
-	}
-	return strings.Join(names, ",")
-}
-
-func indexOf(cols []int, fi int) int {
-	for i, c := range cols {
-		if c == fi {
-			return i
-		}
-	}
-	return -1
-}
-
-func (r *Reader) nextJSON() (Row, error) {
-	for r.lines.Scan() {
-		r.lineNo++
-		b := r.lines.Bytes()
-		if len(bytes.TrimSpace(b)) == 0 {
 			continue
 		}
-		return r.jsonRow(b, r.lineNo), nil
-	}
-	if err := r.lines.Err(); err != nil {
-		return Row{}, fmt.Errorf("reading %s after line %d: %w", r.name, r.lineNo, err)
-	}
-	return Row{}, io.EOF
-}
-
-func (r *Reader) jsonRow(b []byte, line int) Row {
-	row := Row{Line: line, Raw: b}
-	var obj map[string]any
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(&obj); err != nil {
-		row.Err = r.rowErr(line, fmt.Errorf("not a JSON object: %w", err))
-		return row
-	}
-	if dec.More() {
-		row.Err = r.rowErr(line, errors.New("more than one JSON value on the line"))
-		return row
-	}
-	if obj == nil {
-		row.Err = r.rowErr(line, errors.New("not a JSON object: null"))
-		return row
-	}
-	if k, ok := obj[r.c.KeyField().Name]; ok {
-		switch k := k.(type) {
-		case string:
-			row.Key = k
-		case json.Number:
-			row.Key = k.String()
+		if len(r.buf) > 0 {
+			if len(r.buf) < maxLine {
+				r.buf = append(r.buf, chunk...)
+			}
+			chunk = r.buf
 		}
-	}
-	values := make([]any, len(r.c.Fields))
-	for i := range r.c.Fields {
-		f := &r.c.Fields[i]
-		v, ok := obj[f.Name]
-		if !ok {
-			row.Err = r.rowErr(line, fmt.Errorf("field %s: missing", f.Name))
-			return row
+		if err != nil && err != io.EOF {
+			return nil, false, false, err
 		}
-		x, err := schemas.ConvertJSON(f, v)
-		if err != nil {
-			row.Err = r.rowErr(line, err)
-			return row
+		if err == io.EOF {
+			if n == 0 {
+				return nil, false, false, io.EOF
+			}
+		} else {
+			terminated = true
+			chunk = chunk[:len(chunk)-1]
+			n--
 		}
-		values[i] = x
+		r.line++
+		return bytes.TrimSuffix(chunk, []byte{'\r'}), terminated, n > maxLine, nil
 	}
-	row.Values = values
-	return row
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -63,25 +64,70 @@ func TestReader(t *testing.T) {
 		},
 		{
 			name: "csv header by name", format: "csv",
-			text:       "ts,behavior,user_id,category_id,item_id,note\n1511658000,pv,1,100,10,hello\n",
+			text:       "ts, behavior ,user_id,category_id,item_id\r\n1511658000,pv,1,100,10\r\n",
+			wantValues: [][]any{row1}, wantLines: []int{2}, wantKeys: []string{"1"},
+		},
+		{
+			name: "csv header after blank lines", format: "csv",
+			text:       "\n  \nuser_id,item_id,category_id,behavior,ts\n1,10,100,pv,1511658000\n",
+			wantValues: [][]any{row1}, wantLines: []int{4}, wantKeys: []string{"1"},
+		},
+		{
+			// A column that is not a field makes the first line data: the
+			// rule is "every cell is a field name", not "names every field".
+			name: "csv extra column is no header", format: "csv",
+			text: "user_id,item_id,category_id,behavior,ts,note\n1,10,100,pv,1511658000,hello\n",
+			wantErrs: []string{
+				`f.csv:1: has 6 columns, want 5 (not a header: column 6 "note" is not a field)`,
+				`f.csv:2: has 6 columns, want 5`,
+			},
+		},
+		{
+			name: "csv misspelt header", format: "csv",
+			text: "user_id,item_id,category_id,behavior,time\n1,10,100,pv,1511658000\n",
+			wantErrs: []string{
+				`f.csv:1: field user_id: "user_id" is not an int64 (not a header: column 5 "time" is not a field)`,
+			},
 			wantValues: [][]any{row1}, wantLines: []int{2}, wantKeys: []string{"1"},
 		},
 		{
 			name: "csv bad rows", format: "csv",
-			text:       "1,10,100,pv,1511658000\nx,10,100,pv,1511658000\n3,10,100,view,1511658000\n4,10\n5,\"a\"b,1,pv,1\n6,10,100,pv,yesterday\n",
-			wantValues: [][]any{row1}, wantLines: []int{1}, wantKeys: []string{"1"},
+			text:       "1,10,100,pv,1511658000\nx,10,100,pv,1511658000\n3,10,100,view,1511658000\n4,10\n5,\"a\"b,1,pv,1\n6,10,100,pv,yesterday\n7,\"10,100,pv,1\n1,10,100,pv,1511658000\n",
+			wantValues: [][]any{row1, row1}, wantLines: []int{1, 8}, wantKeys: []string{"1", "1"},
 			wantErrs: []string{
 				`f.csv:2: field user_id: "x" is not an int64`,
 				`f.csv:3: field behavior: "view" is not one of pv, buy, cart, fav`,
-				`f.csv:4: 2 columns, want 5 (user_id,item_id,category_id,behavior,ts)`,
-				`f.csv:5: extraneous or missing " in quoted-field`,
+				`f.csv:4: has 2 columns, want 5`,
+				`f.csv:5: bad CSV: extraneous or missing " in quoted-field`,
 				`f.csv:6: field ts: timestamp "yesterday" is neither a unix time nor RFC 3339`,
+				`f.csv:7: bad CSV: extraneous or missing " in quoted-field`,
 			},
 		},
 		{
-			name: "csv header missing a field", format: "csv",
+			name: "csv truncated last line", format: "csv",
+			text:       "1,10,100,pv,1511658000\n2,11,101,buy,15",
+			wantValues: [][]any{row1}, wantLines: []int{1}, wantKeys: []string{"1"},
+			wantErrs: []string{`f.csv:2: truncated record (no trailing newline)`},
+		},
+		{
+			name: "csv blank last line without newline", format: "csv",
+			text:       "1,10,100,pv,1511658000\n  ",
+			wantValues: [][]any{row1}, wantLines: []int{1}, wantKeys: []string{"1"},
+		},
+		{
+			name: "csv header missing fields", format: "csv",
 			text:      "user_id,item_id,ts\n1,2,3\n",
-			wantFatal: "f.csv:1: header lacks column category_id, behavior",
+			wantFatal: "f.csv:1: header has no column for fields category_id, behavior",
+		},
+		{
+			name: "csv header missing a field", format: "csv",
+			text:      "user_id,item_id,category_id,behavior\n1,2,3,pv\n",
+			wantFatal: "f.csv:1: header has no column for field ts",
+		},
+		{
+			name: "csv header names a field twice", format: "csv",
+			text:      "user_id,item_id,category_id,behavior,ts,ts\n1,2,3,pv,4,4\n",
+			wantFatal: "f.csv:1: header names field ts twice",
 		},
 		{
 			name: "jsonl", format: "jsonl",
@@ -98,15 +144,21 @@ func TestReader(t *testing.T) {
 				`{"user_id":1} {"user_id":2}` + "\n" +
 				"null\n" +
 				`{"user_id":1,"item_id":1.5,"category_id":100,"behavior":"pv","ts":1}` + "\n" +
-				`{"user_id":1,"item_id":1,"category_id":null,"behavior":"pv","ts":1}` + "\n",
+				`{"user_id":1,"item_id":1,"category_id":null,"behavior":"pv","ts":1}` + "\n" +
+				"[1,2]\n" +
+				`{"user_id":3,"item_id":10` + "\n" +
+				`{"user_id":4,"item_id":10,"category_id":100,"behavior":"pv","ts":1511658000}`,
 			wantErrs: []string{
 				`f.jsonl:1: field user_id: got string "u1", want int64`,
-				`f.jsonl:2: field ts: missing`,
-				`f.jsonl:3: not a JSON object: invalid character 'o' in literal null (expecting 'u')`,
-				`f.jsonl:4: more than one JSON value on the line`,
-				`f.jsonl:5: not a JSON object: null`,
+				`f.jsonl:2: missing field ts`,
+				`f.jsonl:3: bad JSON: invalid character 'o' in literal null (expecting 'u')`,
+				`f.jsonl:4: bad JSON: data after the object`,
+				`f.jsonl:5: bad JSON: want an object, got null`,
 				`f.jsonl:6: field item_id: "1.5" is not an int64`,
 				`f.jsonl:7: field category_id: null value`,
+				`f.jsonl:8: bad JSON: want an object, got an array`,
+				`f.jsonl:9: bad JSON: unexpected EOF`,
+				`f.jsonl:10: truncated record (no trailing newline)`,
 			},
 		},
 	}
@@ -140,6 +192,63 @@ func TestRowKeyAndRawOnError(t *testing.T) {
 	require.Error(t, row.Err)
 	require.Equal(t, "42", row.Key)
 	require.Equal(t, "42,x,1,pv,1", string(row.Raw))
+
+	// Raw is the line as written, quotes and all; the key is found through
+	// a header too, and on a truncated row.
+	r = NewReader(c, strings.NewReader("ts,user_id,item_id,category_id,behavior\n1,\"42\",\"x\",1,pv\n1,43,1,1,pv"), "f.csv", CSV)
+	row, err = r.Next()
+	require.NoError(t, err)
+	require.Equal(t, "42", row.Key)
+	require.Equal(t, `1,"42","x",1,pv`, string(row.Raw))
+	row, err = r.Next()
+	require.NoError(t, err)
+	require.ErrorIs(t, row.Err, ErrTruncated)
+	require.Nil(t, row.Values)
+	require.Equal(t, "43", row.Key)
+	require.Equal(t, 3, row.Line)
+	_, err = r.Next()
+	require.Equal(t, io.EOF, err)
+}
+
+func TestLongLine(t *testing.T) {
+	c := schemas.MustLoad(taobao)
+	long := strings.Repeat("9", maxLine+10)
+	r := NewReader(c, strings.NewReader("1,10,100,pv,1511658000\n"+long+"\n1,10,100,pv,1511658000\n"), "f.csv", CSV)
+	var lines []int
+	var errs []string
+	for {
+		row, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		lines = append(lines, row.Line)
+		if row.Err != nil {
+			errs = append(errs, row.Err.Error())
+			require.Len(t, row.Raw, rawLimit)
+		}
+	}
+	require.Equal(t, []int{1, 2, 3}, lines)
+	require.Equal(t, []string{"f.csv:2: line longer than 16 MiB"}, errs)
+}
+
+func TestBytesRead(t *testing.T) {
+	c := schemas.MustLoad(taobao)
+	for _, path := range []string{"testdata/plain.csv", "testdata/plain.csv.gz"} {
+		t.Run(path, func(t *testing.T) {
+			st, err := os.Stat(path)
+			require.NoError(t, err)
+			r, err := Open(c, path, "")
+			require.NoError(t, err)
+			defer r.Close()
+			for {
+				if _, err := r.Next(); err == io.EOF {
+					break
+				}
+			}
+			require.Equal(t, st.Size(), r.BytesRead())
+		})
+	}
 }
 
 func TestOpenFiles(t *testing.T) {

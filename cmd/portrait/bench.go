@@ -1,0 +1,53 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portrait-dev/portrait/internal/benchrun"
+	"github.com/portrait-dev/portrait/schemas"
+)
+
+func init() { commands = append(commands, newBenchCmd()) }
+
+func newBenchCmd() *cobra.Command {
+	var (
+		catalogPath string
+		cfg         benchrun.Config
+	)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Run the throughput benchmark over a deterministic synthetic data set and print a table",
+		Long: `bench generates a deterministic data set (kept in --dir between runs), then
+times each stage: import (CSV to Parquet), the local recompute, and with
+--clickhouse the ClickHouse load, SQL engine and publish. It prints one table
+with throughput, throughput per core, CPU seconds per million items, p50/p99
+latencies where a stage has them, and peak memory, next to the targets.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cat, err := schemas.Load(catalogPath)
+			if err != nil {
+				return err
+			}
+			cfg.Catalog = cat
+			cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			cfg.Progress = cmd.ErrOrStderr()
+			results, err := benchrun.Run(cmd.Context(), cfg.Stages(), cmd.ErrOrStderr())
+			fmt.Fprintf(cmd.OutOrStdout(), "\ndata set: %s, %d events, %d users, seed %d\n", cat.Name, cfg.Events, cfg.Users, cfg.Seed)
+			benchrun.PrintTable(cmd.OutOrStdout(), runtime.NumCPU(), results)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&catalogPath, "catalog", "schemas/catalogs/taobao.yaml", "catalog file")
+	f.IntVar(&cfg.Events, "events", 20_000_000, "events to generate")
+	f.IntVar(&cfg.Users, "users", 1_000_000, "distinct users")
+	f.Uint64Var(&cfg.Seed, "seed", 1, "random seed")
+	f.StringVar(&cfg.Dir, "dir", ".local/bench", "folder for the data set and the warehouse")
+	f.StringVar(&cfg.ClickHouse, "clickhouse", "", "ClickHouse DSN: adds the load, SQL engine and publish stages")
+	return cmd
+}

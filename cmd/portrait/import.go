@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/portrait-dev/portrait/internal/source"
 	"github.com/portrait-dev/portrait/batch/chbatch"
+	"github.com/portrait-dev/portrait/internal/source"
 	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/warehouse"
 )
@@ -18,8 +18,8 @@ func init() { commands = append(commands, newImportCmd()) }
 func newImportCmd() *cobra.Command {
 	var (
 		catalogPath, root, rejects, format, dsn string
-		chunkRows                          int
-		quiet                              bool
+		chunkRows                               int
+		quiet                                   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "import --catalog C --warehouse DIR FILE...",

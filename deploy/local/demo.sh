@@ -29,7 +29,8 @@ step "importing the Taobao sample into a fresh warehouse (${WAREHOUSE})"
 rm -rf "$WAREHOUSE"
 clickhouse-client --port "$CH_PORT" -q "DROP DATABASE IF EXISTS ${CH_DB}"
 bin/portrait import --catalog "$CATALOG" --warehouse "$WAREHOUSE" --clickhouse "$CH" testdata/taobao/*.csv
-echo "(the truncated last record of userbehavior-stream-96k.csv is rejected on purpose; see ${WAREHOUSE}/_rejects/)"
+echo "the truncated last record of userbehavior-stream-96k.csv is real bad input; it was rejected, not dropped:"
+cat "$WAREHOUSE"/_rejects/*.jsonl
 
 step "importing the same files again: a no-op"
 bin/portrait import --catalog "$CATALOG" --warehouse "$WAREHOUSE" testdata/taobao/*.csv
@@ -37,11 +38,21 @@ bin/portrait import --catalog "$CATALOG" --warehouse "$WAREHOUSE" testdata/taoba
 step "recomputing profiles as of ${CUTOFF} with the local Arrow engine, publishing to ClickHouse"
 bin/portrait recompute --catalog "$CATALOG" --warehouse "$WAREHOUSE" --cutoff "$CUTOFF" --clickhouse "$CH"
 
+DEMO_DIR=$(dirname "$WAREHOUSE")
+bin/portrait profiles dump --warehouse "$WAREHOUSE" >"$DEMO_DIR/profiles-local.jsonl"
+
 step "the same cutoff with the ClickHouse SQL engine (runs inside ClickHouse over its events table)"
 bin/portrait recompute --catalog "$CATALOG" --warehouse "$WAREHOUSE" --cutoff "$CUTOFF" --engine clickhouse --clickhouse "$CH"
+bin/portrait profiles dump --warehouse "$WAREHOUSE" >"$DEMO_DIR/profiles-clickhouse.jsonl"
+if cmp -s "$DEMO_DIR/profiles-local.jsonl" "$DEMO_DIR/profiles-clickhouse.jsonl"; then
+	echo "the two engines agree on all $(wc -l <"$DEMO_DIR/profiles-local.jsonl") profiles, value for value"
+else
+	echo "the engines DISAGREE: diff $DEMO_DIR/profiles-local.jsonl $DEMO_DIR/profiles-clickhouse.jsonl" >&2
+	exit 1
+fi
 
-step "three profiles from the snapshot"
-bin/portrait profiles dump --warehouse "$WAREHOUSE" | head -3
+step "three profiles from the snapshot (all of them: $DEMO_DIR/profiles-local.jsonl)"
+head -3 "$DEMO_DIR/profiles-local.jsonl"
 
 step "one profile by id"
 bin/portrait profiles get --warehouse "$WAREHOUSE" 1

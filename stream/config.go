@@ -19,6 +19,10 @@ const (
 	DefaultClockSkew          = 5 * time.Minute
 	DefaultGrace              = incremental.DefaultGrace
 	DefaultSweepInterval      = time.Minute
+	// DefaultFetchBytes is the speed layer's default Kafka fetch size per
+	// partition (kafka.Config.FetchDefault), larger than the client's
+	// default so that a fetch carries thousands of records.
+	DefaultFetchBytes = 8 << 20
 )
 
 // Config configures the speed layer.
@@ -65,6 +69,9 @@ type Config struct {
 func (c *Config) ApplyDefaults() {
 	if c.Kafka.Group == "" {
 		c.Kafka.Group = DefaultGroup
+	}
+	if c.Kafka.FetchDefault == 0 && (c.Kafka.FetchMax == 0 || c.Kafka.FetchMax >= DefaultFetchBytes) {
+		c.Kafka.FetchDefault = DefaultFetchBytes
 	}
 	c.Kafka.ApplyDefaults()
 	if c.CheckpointInterval == 0 {

@@ -5,7 +5,9 @@
 // in a Pebble store (stream/state).
 //
 // Exactly-once state: a checkpoint (every CheckpointInterval, or sooner
-// when MaxDirtyUsers changed) writes every changed user and every owned
+// when MaxDirtyUsers changed) writes the changed parts of every changed
+// user (only the time buckets an event touched or eviction dropped, and
+// the lifetime base when eviction grew it: store format 2) and every owned
 // partition's next offset and watermark in one synced Pebble batch. On
 // every assignment a partition resumes from the next offset in the store
 // (the session's offsets are reset to it; the group's committed offsets
@@ -25,6 +27,20 @@
 // of the end of the bucket holding the newest watermark of all owned
 // partitions.
 //
+// Serving while ingesting: Lookup, ValuesAsOf and ProfilesAsOf are safe
+// from any goroutine at any time. Events are applied in chunks, each
+// event under its own user's lock, and a checkpoint encodes user by user,
+// so a lookup waits at most for one user's update, never for a batch or
+// a checkpoint. Positions, Applied and Lag tell how far consumption got
+// (a harness over a pre-filled topic waits for Applied to reach the
+// record count, or for Ready with Lag 0).
+//
+// Decoding: a record that json.Valid accepts and that is an object is
+// scanned once, straight into the catalog's field slots (unknown fields
+// skipped, values converted with schemas.ConvertJSON's semantics);
+// anything else, and any record with a missing or bad field, goes through
+// encoding/json, which produces the rejection reason.
+//
 // Records go to the dead-letter topic (internal/dlq) when they are larger
 // than MaxRecordBytes, are not JSON objects, miss a field or break its
 // type or enum, carry a message key other than their key field, or lie
@@ -39,7 +55,7 @@
 //	portrait_speed_events_duplicate_total       events with an id already applied
 //	portrait_speed_events_dlq_total{reason}     records dead-lettered
 //	portrait_speed_checkpoint_duration_seconds  histogram of checkpoint time
-//	portrait_speed_checkpoint_users_total       user states written
+//	portrait_speed_checkpoint_users_total       users written (their changed parts)
 //	portrait_speed_state_users                  users in memory
 //	portrait_speed_watermark_seconds            newest event time applied
 //	portrait_speed_consumer_lag_records{partition}

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sort"
@@ -18,9 +19,19 @@ import (
 var ErrNotCovered = errors.New("as-of time not covered by the kept buckets")
 
 // engine holds the in-memory state of the partitions this instance owns
-// and writes it to the store at checkpoints. Applies take the write lock,
-// lookups the read lock; checkpoints encode under the write lock and
-// write to Pebble outside it.
+// and writes it to the store at checkpoints.
+//
+// Locking, so that lookups never wait for more than one user's update:
+//   - gate serializes the writers: apply (per chunk of events), load,
+//     release, and a checkpoint while it takes the state apart. Holding
+//     gate, a writer may read partition.users and entry.dirty and change
+//     partition.dirty without other locks.
+//   - mu guards parts, watermark, dirty, active and the partition
+//     positions (next, hwm, wm, posDirty, caughtUp); it is held briefly.
+//   - partition.mu guards the users map: writers change it under the
+//     write lock, lookups read it under the read lock.
+//   - entry.mu guards one user's state: apply, eviction and encoding
+//     hold it for that one user, lookups while they compute the values.
 type engine struct {
 	x       *incremental.Executor
 	cat     *schemas.Catalog
@@ -29,6 +40,14 @@ type engine struct {
 	m       *metrics
 
 	ckMu sync.Mutex // serializes checkpoints
+	// gate is held by apply, load and release around their changes and
+	// by a checkpoint while it takes the state apart and encodes it;
+	// lookups never take it.
+	gate sync.Mutex
+	// ckArena and ckUsers are a checkpoint's buffers, reused by the next
+	// (under ckMu).
+	ckArena []byte
+	ckUsers []state.UserRecord
 
 	mu        sync.RWMutex
 	parts     map[int32]*partition
@@ -41,14 +60,18 @@ type engine struct {
 type partition struct {
 	id       int32
 	next     int64 // first offset not yet applied; -1 before any
+	hwm      int64 // the claim's last seen high-water mark; -1 unknown
 	wm       schemas.Timestamp
-	users    map[any]*entry
-	dirty    []*entry
 	posDirty bool
 	caughtUp bool
+
+	mu    sync.RWMutex // guards users
+	users map[any]*entry
+	dirty []*entry // under gate
 }
 
 type entry struct {
+	mu    sync.Mutex
 	u     *incremental.User
 	dirty bool
 }
@@ -69,7 +92,7 @@ func (g *engine) load(p int32) (int64, error) {
 		return next, nil
 	}
 	g.mu.RUnlock()
-	part := &partition{id: p, next: -1, users: map[any]*entry{}}
+	part := &partition{id: p, next: -1, hwm: -1, users: map[any]*entry{}}
 	pos, ok, err := g.store.Partition(p)
 	if err != nil {
 		return 0, err
@@ -77,32 +100,41 @@ func (g *engine) load(p int32) (int64, error) {
 	if ok {
 		part.next, part.wm = pos.Next, pos.Watermark
 	}
-	err = g.store.Users(p, func(k, v []byte) error {
-		key, err := state.DecodeKey(g.keyType, k)
-		if err != nil {
-			return fmt.Errorf("partition %d: %w", p, err)
+	var cur *entry
+	var curKey []byte
+	err = g.store.Users(p, func(k, name, v []byte) error {
+		if cur == nil || !bytes.Equal(k, curKey) {
+			key, err := state.DecodeKey(g.keyType, k)
+			if err != nil {
+				return fmt.Errorf("partition %d: %w", p, err)
+			}
+			cur = &entry{u: g.x.NewUser(key)}
+			curKey = append(curKey[:0], k...)
+			part.users[key] = cur
 		}
-		u, err := g.x.DecodeUser(key, v)
-		if err != nil {
-			return fmt.Errorf("partition %d user %v: %w", p, key, err)
+		if err := g.x.DecodePart(cur.u, name, v); err != nil {
+			return fmt.Errorf("partition %d user %v: %w", p, cur.u.Key, err)
 		}
-		part.users[key] = &entry{u: u}
 		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("loading state: %w", err)
 	}
+	g.gate.Lock()
 	g.mu.Lock()
 	g.parts[p] = part
 	g.watermark = max(g.watermark, part.wm)
 	g.updateGauges()
 	g.mu.Unlock()
+	g.gate.Unlock()
 	return part.next, nil
 }
 
 // release drops partitions not in keep from memory; their state stays in
 // the store (checkpoint first).
 func (g *engine) release(keep map[int32]bool) {
+	g.gate.Lock()
+	defer g.gate.Unlock()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for p, part := range g.parts {
@@ -126,38 +158,80 @@ func (g *engine) setActive(on bool) {
 	g.mu.Unlock()
 }
 
+// applyChunk is how many events apply folds per hold of the write lock,
+// so that lookups wait at most for one chunk.
+const applyChunk = 64
+
 // apply folds a batch of decoded events of partition p into the state and
 // moves the partition's next offset to next. skewCap bounds the watermark
 // (wall clock plus the allowed skew). It returns the dirty user count.
+// It takes the write lock once per applyChunk events, so that lookups
+// wait at most for one chunk; each chunk moves the offset to the next
+// event's, so a checkpoint between chunks stores state and offset that
+// match (the records between them were dead-lettered already).
 func (g *engine) apply(p int32, events []schemas.Event, next int64, skewCap schemas.Timestamp) int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	for len(events) > applyChunk {
+		if g.applyLocked(p, events[:applyChunk], events[applyChunk].Offset, skewCap) < 0 {
+			return g.dirtyCount()
+		}
+		events = events[applyChunk:]
+	}
+	if n := g.applyLocked(p, events, next, skewCap); n >= 0 {
+		return n
+	}
+	return g.dirtyCount()
+}
+
+func (g *engine) dirtyCount() int {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.dirty
+}
+
+// applyLocked applies events under gate, each under its user's lock,
+// then publishes the partition's offset (next) and watermark; -1 when
+// the partition is not owned.
+func (g *engine) applyLocked(p int32, events []schemas.Event, next int64, skewCap schemas.Timestamp) int {
+	g.gate.Lock()
+	defer g.gate.Unlock()
+	g.mu.RLock()
 	part := g.parts[p]
+	var wm schemas.Timestamp
+	if part != nil {
+		wm = part.wm
+	}
+	g.mu.RUnlock()
 	if part == nil {
-		return g.dirty // revoked meanwhile: the records will be consumed again
+		return -1 // revoked meanwhile: the records will be consumed again
 	}
 	var applied, late, dup float64
+	newDirty := 0
 	for i := range events {
 		e := &events[i]
-		if t := min(e.Time, skewCap); t > part.wm {
-			part.wm = t
+		if t := min(e.Time, skewCap); t > wm {
+			wm = t
 		}
 		key := e.Values[g.cat.Key]
-		en := part.users[key]
+		en := part.users[key] // gate: no other writer
 		isNew := en == nil
 		if isNew {
 			en = &entry{u: g.x.NewUser(key)}
 		}
-		switch g.x.Apply(en.u, e, g.x.KeepFrom(part.wm)) {
+		en.mu.Lock()
+		o := g.x.Apply(en.u, e, g.x.KeepFrom(wm))
+		en.mu.Unlock()
+		switch o {
 		case incremental.Applied:
 			applied++
 			if isNew {
+				part.mu.Lock()
 				part.users[key] = en
+				part.mu.Unlock()
 			}
 			if !en.dirty {
 				en.dirty = true
 				part.dirty = append(part.dirty, en)
-				g.dirty++
+				newDirty++
 			}
 		case incremental.Late:
 			late++
@@ -165,13 +239,43 @@ func (g *engine) apply(p int32, events []schemas.Event, next int64, skewCap sche
 			dup++
 		}
 	}
+	g.mu.Lock()
+	part.wm = wm
 	part.next = next
 	part.posDirty = true
-	g.watermark = max(g.watermark, part.wm)
+	g.watermark = max(g.watermark, wm)
+	g.dirty += newDirty
+	dirty := g.dirty
+	g.mu.Unlock()
 	g.m.applied.Add(applied)
 	g.m.late.Add(late)
 	g.m.duplicates.Add(dup)
-	return g.dirty
+	return dirty
+}
+
+// setHighWater records the high-water mark last seen for partition p.
+func (g *engine) setHighWater(p int32, hwm int64) {
+	g.mu.Lock()
+	if part := g.parts[p]; part != nil {
+		part.hwm = hwm
+	}
+	g.mu.Unlock()
+}
+
+// lag sums, over the owned partitions, the records between the next
+// offset and the last seen high-water mark; false when a partition's
+// high-water mark is not known yet.
+func (g *engine) lag() (int64, bool) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	var n int64
+	for _, part := range g.parts {
+		if part.hwm < 0 {
+			return 0, false
+		}
+		n += max(part.hwm-max(part.next, 0), 0)
+	}
+	return n, true
 }
 
 // markCaughtUp records that partition p reached the high-water mark.
@@ -194,68 +298,115 @@ func (g *engine) positions() map[int32]int64 {
 	return out
 }
 
+// ckPart is one partition's share of a checkpoint.
+type ckPart struct {
+	part     *partition
+	keepFrom schemas.Timestamp
+	users    []*entry
+	pos      *state.Partition
+}
+
 // checkpoint writes every dirty user (after evicting its old buckets) and
 // every partition position in one synced batch. With sweep, every user is
 // evicted and written when that changed it, so quiet users shrink too.
+//
+// It holds gate while it takes the state apart, so no event is applied
+// and the encoded users match the offsets; a lookup only waits while the
+// one user it wants is evicted or encoded.
 func (g *engine) checkpoint(sweep bool) (map[int32]int64, error) {
 	g.ckMu.Lock()
 	defer g.ckMu.Unlock()
 	start := time.Now()
-	cp := &state.Checkpoint{Partitions: map[int32]state.Partition{}}
-	var arena []byte
-	var err error
+	g.gate.Lock()
+	gated := true
+	defer func() {
+		if gated {
+			g.gate.Unlock()
+		}
+	}()
+
+	// Take the dirty lists and positions.
 	written := map[int32]int64{}
+	var parts []ckPart
 	g.mu.Lock()
 	for p, part := range g.parts {
-		keepFrom := g.x.KeepFrom(part.wm)
-		write := func(key any, en *entry) {
-			if err != nil {
-				return
-			}
-			start := len(arena)
-			arena, err = state.EncodeKey(arena, g.keyType, key)
-			if err != nil {
-				return
-			}
-			k := arena[start:len(arena):len(arena)]
-			rec := state.UserRecord{Partition: p, Key: k}
-			if en.u.Empty() {
-				delete(part.users, key)
-			} else {
-				vs := len(arena)
-				arena = g.x.AppendUser(arena, en.u)
-				rec.Value = arena[vs:len(arena):len(arena)]
-			}
-			cp.Users = append(cp.Users, rec)
-		}
+		c := ckPart{part: part, keepFrom: g.x.KeepFrom(part.wm)}
 		if sweep {
-			for key, en := range part.users {
-				if g.x.Evict(en.u, keepFrom) || en.dirty {
-					write(key, en)
-				}
+			c.users = make([]*entry, 0, len(part.users))
+			for _, en := range part.users {
+				c.users = append(c.users, en)
 			}
+			part.dirty = nil // every user is looked at
 		} else {
-			for _, en := range part.dirty {
-				g.x.Evict(en.u, keepFrom)
-				write(en.u.Key, en)
-			}
+			c.users = part.dirty
+			part.dirty = nil
 		}
-		for _, en := range part.dirty {
-			en.dirty = false
-		}
-		part.dirty = part.dirty[:0]
 		if part.next >= 0 && (part.posDirty || sweep) {
-			cp.Partitions[p] = state.Partition{Next: part.next, Watermark: part.wm}
+			c.pos = &state.Partition{Next: part.next, Watermark: part.wm}
 			part.posDirty = false
 		}
 		written[p] = part.next
+		parts = append(parts, c)
 	}
 	g.dirty = 0
+	g.mu.Unlock()
+
+	// Evict; drop the users left empty.
+	for i := range parts {
+		c := &parts[i]
+		keep := c.users[:0]
+		for _, en := range c.users {
+			en.mu.Lock()
+			changed := g.x.Evict(en.u, c.keepFrom)
+			empty := en.u.Empty()
+			en.mu.Unlock()
+			if changed || en.dirty {
+				keep = append(keep, en)
+			}
+			en.dirty = false
+			if empty {
+				c.part.mu.Lock()
+				delete(c.part.users, en.u.Key)
+				c.part.mu.Unlock()
+			}
+		}
+		c.users = keep
+	}
+
+	// Encode without the lock.
+	cp := &state.Checkpoint{Partitions: map[int32]state.Partition{}, Users: g.ckUsers[:0]}
+	arena := g.ckArena[:0]
+	defer func() {
+		clear(cp.Users) // keep the buffers, not what they point to
+		g.ckUsers, g.ckArena = cp.Users[:0], arena[:0]
+	}()
+	users := 0
+	for _, c := range parts {
+		p := c.part.id
+		for _, en := range c.users {
+			start := len(arena)
+			var err error
+			arena, err = state.EncodeKey(arena, g.keyType, en.u.Key)
+			if err != nil {
+				return nil, fmt.Errorf("encoding checkpoint: %w", err)
+			}
+			k := arena[start:len(arena):len(arena)]
+			users++
+			en.mu.Lock()
+			g.x.Flush(en.u, &arena, func(name, value []byte) {
+				cp.Users = append(cp.Users, state.UserRecord{Partition: p, Key: k, Part: name, Value: value})
+			})
+			en.mu.Unlock()
+		}
+		if c.pos != nil {
+			cp.Partitions[p] = *c.pos
+		}
+	}
+	g.mu.Lock()
 	g.updateGauges()
 	g.mu.Unlock()
-	if err != nil {
-		return nil, fmt.Errorf("encoding checkpoint: %w", err)
-	}
+	gated = false
+	g.gate.Unlock()
 	if len(cp.Users) == 0 && len(cp.Partitions) == 0 {
 		return written, nil
 	}
@@ -263,7 +414,7 @@ func (g *engine) checkpoint(sweep bool) (map[int32]int64, error) {
 		return nil, err
 	}
 	g.m.checkpointSeconds.Observe(time.Since(start).Seconds())
-	g.m.checkpointUsers.Add(float64(len(cp.Users)))
+	g.m.checkpointUsers.Add(float64(users))
 	return written, nil
 }
 
@@ -304,14 +455,18 @@ func (g *engine) normalizeKey(key any) (any, bool) {
 	return nil, false
 }
 
-// find returns the user with key and its partition; the caller holds mu.
+// find returns the user with key and its partition; the caller holds
+// mu (read).
 func (g *engine) find(key any) (*entry, *partition) {
 	k, ok := g.normalizeKey(key)
 	if !ok {
 		return nil, nil
 	}
 	for _, part := range g.parts {
-		if en := part.users[k]; en != nil {
+		part.mu.RLock()
+		en := part.users[k]
+		part.mu.RUnlock()
+		if en != nil {
 			return en, part
 		}
 	}
@@ -321,25 +476,34 @@ func (g *engine) find(key any) (*entry, *partition) {
 // lookup returns the live profile of key.
 func (g *engine) lookup(key any) (schemas.Profile, bool) {
 	g.mu.RLock()
-	defer g.mu.RUnlock()
 	en, _ := g.find(key)
+	asOf := g.x.LiveAsOf(g.watermark)
+	g.mu.RUnlock()
 	if en == nil {
 		return schemas.Profile{}, false
 	}
-	return g.x.Profile(en.u, g.x.LiveAsOf(g.watermark))
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	return g.x.Profile(en.u, asOf)
 }
 
 // asOf returns the profile of key as of the bucket boundary t.
 func (g *engine) asOf(key any, t schemas.Timestamp) (schemas.Profile, bool, error) {
 	g.mu.RLock()
-	defer g.mu.RUnlock()
 	en, part := g.find(key)
+	var keepFrom schemas.Timestamp
+	if part != nil {
+		keepFrom = g.x.KeepFrom(part.wm)
+	}
+	g.mu.RUnlock()
 	if en == nil {
 		return schemas.Profile{}, false, nil
 	}
-	if !g.x.Covers(g.x.KeepFrom(part.wm), t) {
-		return schemas.Profile{}, false, fmt.Errorf("%w: %s (kept from %s)", ErrNotCovered, t, g.x.KeepFrom(part.wm))
+	if !g.x.Covers(keepFrom, t) {
+		return schemas.Profile{}, false, fmt.Errorf("%w: %s (kept from %s)", ErrNotCovered, t, keepFrom)
 	}
+	en.mu.Lock()
+	defer en.mu.Unlock()
 	p, ok := g.x.Profile(en.u, t)
 	return p, ok, nil
 }
@@ -354,11 +518,16 @@ func (g *engine) profilesAsOf(t schemas.Timestamp) ([]schemas.Profile, error) {
 		if !g.x.Covers(g.x.KeepFrom(part.wm), t) {
 			return nil, fmt.Errorf("partition %d: %w: %s (kept from %s)", part.id, ErrNotCovered, t, g.x.KeepFrom(part.wm))
 		}
+		part.mu.RLock()
 		for _, en := range part.users {
-			if p, ok := g.x.Profile(en.u, t); ok {
+			en.mu.Lock()
+			p, ok := g.x.Profile(en.u, t)
+			en.mu.Unlock()
+			if ok {
 				out = append(out, p)
 			}
 		}
+		part.mu.RUnlock()
 	}
 	sort.Slice(out, func(i, j int) bool { return schemas.Compare(out[i].Key, out[j].Key) < 0 })
 	return out, nil

@@ -66,6 +66,10 @@ func (s *Speed) Run(ctx context.Context) error {
 	sc.Consumer.Group.Session.Timeout = s.cfg.SessionTimeout
 	sc.Consumer.Group.Heartbeat.Interval = s.cfg.SessionTimeout / 3
 	sc.Consumer.Group.Rebalance.Timeout = s.cfg.RebalanceTimeout
+	// Deep channels so that a claim finds a whole batch waiting, and
+	// large fetches (Config.ApplyDefaults) so that few round trips fill
+	// them.
+	sc.ChannelBufferSize = max(sc.ChannelBufferSize, 4*maxBatch)
 	client, err := sarama.NewClient(kc.Brokers, sc)
 	if err != nil {
 		return fmt.Errorf("connecting to kafka %v: %w", kc.Brokers, err)
@@ -166,6 +170,28 @@ func (s *Speed) ValuesAsOf(key any, asOf schemas.Timestamp) (schemas.Profile, bo
 func (s *Speed) ProfilesAsOf(asOf schemas.Timestamp) ([]schemas.Profile, error) {
 	return s.eng.profilesAsOf(asOf)
 }
+
+// Positions returns, per owned partition, the offset of the first record
+// not yet in the state (-1: none consumed yet). Summed over a topic whose
+// partitions start at offset 0, it is the number of records applied or
+// dead-lettered: a harness waits for it to reach the record count.
+func (s *Speed) Positions() map[int32]int64 { return s.eng.positions() }
+
+// Applied is the number of records consumed so far across the owned
+// partitions, counted from offset 0: the sum of Positions.
+func (s *Speed) Applied() int64 {
+	var n int64
+	for _, next := range s.eng.positions() {
+		n += max(next, 0)
+	}
+	return n
+}
+
+// Lag is the number of records between the owned partitions' positions
+// and their high-water marks as last seen by the consumer; false until
+// every owned partition has reported one. Lag 0 with Ready means caught
+// up.
+func (s *Speed) Lag() (int64, bool) { return s.eng.lag() }
 
 // Watermark is the newest event time applied (never ahead of the wall
 // clock plus the allowed skew).
@@ -299,7 +325,8 @@ func (h *handler) checkpointLoop(ctx context.Context) {
 	}
 }
 
-const maxBatch = 1024
+// maxBatch is the most records a claim decodes and applies at once.
+const maxBatch = 2048
 
 func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	p := claim.Partition()
@@ -313,9 +340,12 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 		h.s.log.Warn("claim starts away from the stored offset", "partition", p, "claim", claim.InitialOffset(), "stored", next)
 	}
 	lagGauge := h.s.m.lag.WithLabelValues(strconv.Itoa(int(p)))
-	if newest, err := h.client.GetOffset(claim.Topic(), p, sarama.OffsetNewest); err == nil && newest <= next {
-		h.s.eng.markCaughtUp(p)
-		lagGauge.Set(0)
+	if newest, err := h.client.GetOffset(claim.Topic(), p, sarama.OffsetNewest); err == nil {
+		h.s.eng.setHighWater(p, newest)
+		if newest <= next {
+			h.s.eng.markCaughtUp(p)
+			lagGauge.Set(0)
+		}
 	}
 	c := &claimState{h: h, p: p, next: next, dec: newDecoder(h.s.cfg.Catalog)}
 	msgs := make([]*sarama.ConsumerMessage, 0, maxBatch)
@@ -327,6 +357,7 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 		case <-sess.Context().Done():
 			return nil
 		case <-idle.C:
+			h.s.eng.setHighWater(p, claim.HighWaterMarkOffset())
 			if claim.HighWaterMarkOffset() <= c.next {
 				h.s.eng.markCaughtUp(p)
 			}
@@ -355,7 +386,9 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 			}
 			return err
 		}
-		lag := claim.HighWaterMarkOffset() - c.next
+		hwm := claim.HighWaterMarkOffset()
+		h.s.eng.setHighWater(p, hwm)
+		lag := hwm - c.next
 		lagGauge.Set(float64(max(lag, 0)))
 		if lag <= 0 {
 			h.s.eng.markCaughtUp(p)

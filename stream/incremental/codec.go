@@ -9,50 +9,83 @@ import (
 	"github.com/portrait-dev/portrait/schemas"
 )
 
-// codecVersion is the first byte of every encoded user. Bump it when the
+// codecVersion is the first byte of every encoded part. Bump it when the
 // layout changes; decoding refuses other versions.
-const codecVersion = 1
+const codecVersion = 2
 
 // errCorrupt is wrapped by every decoding error.
 var errCorrupt = errors.New("corrupt user state")
 
-// AppendUser appends the compact binary form of u (without its key) to
-// dst: varints throughout, values in their field's type.
+// A user is stored as parts, each under its own name so that only the
+// changed ones are rewritten:
 //
-//	version uvarint
-//	flags   byte (1: lifetime base present)
-//	[base partials of the lifetime slots]
-//	nbuckets uvarint, then per bucket: start (varint, delta to the
-//	  previous), events uvarint, one partial per slot
-//	nids uvarint, then per id: value, time varint
-func (x *Executor) AppendUser(dst []byte, u *User) []byte {
-	dst = binary.AppendUvarint(dst, codecVersion)
-	var flags byte
-	if u.base != nil {
-		flags |= 1
+//	"a"                   lifetime base: version, the lifetime slots' partials
+//	"b" <start 8 bytes>   bucket (start big-endian, sign bit flipped):
+//	                      version, events uvarint, one partial per slot,
+//	                      nids uvarint, then per id: value, time varint
+//
+// Values are varints throughout, or in their field's type.
+const (
+	partBase   = 'a'
+	partBucket = 'b'
+)
+
+// Flush appends to *arena the name and encoding of every part of u that
+// changed since the last Flush (or since it was decoded) and calls emit
+// with them; value is nil for a part to delete (an evicted bucket). It
+// clears the change marks. The slices stay valid after later appends to
+// *arena.
+func (x *Executor) Flush(u *User, arena *[]byte, emit func(part, value []byte)) {
+	a := *arena
+	for _, start := range u.dropped {
+		ns := len(a)
+		a = appendBucketName(a, start)
+		emit(a[ns:len(a):len(a)], nil)
 	}
-	dst = append(dst, flags)
-	if u.base != nil {
+	u.dropped = u.dropped[:0]
+	if u.baseDirty && u.base != nil {
+		ns := len(a)
+		a = append(a, partBase)
+		vs := len(a)
+		a = binary.AppendUvarint(a, codecVersion)
 		for _, s := range x.life {
-			dst = x.appendPartial(dst, s, &u.base[s])
+			a = x.appendPartial(a, s, &u.base[s])
 		}
+		emit(a[ns:vs:vs], a[vs:len(a):len(a)])
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(u.buckets)))
-	var prev schemas.Timestamp
-	for _, b := range u.buckets {
-		dst = binary.AppendVarint(dst, int64(b.start-prev))
-		prev = b.start
-		dst = binary.AppendUvarint(dst, uint64(b.events))
-		for i := range x.slots {
-			dst = x.appendPartial(dst, i, &b.parts[i])
+	u.baseDirty = false
+	for i := range u.buckets {
+		b := &u.buckets[i]
+		if !b.dirty {
+			continue
 		}
+		b.dirty = false
+		ns := len(a)
+		a = appendBucketName(a, b.start)
+		vs := len(a)
+		a = x.appendBucket(a, u, b)
+		emit(a[ns:vs:vs], a[vs:len(a):len(a)])
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(u.ids)))
-	if len(u.ids) > 0 {
+	*arena = a
+}
+
+func appendBucketName(dst []byte, start schemas.Timestamp) []byte {
+	dst = append(dst, partBucket)
+	return binary.BigEndian.AppendUint64(dst, uint64(start)^(1<<63))
+}
+
+func (x *Executor) appendBucket(dst []byte, u *User, b *bucket) []byte {
+	dst = binary.AppendUvarint(dst, codecVersion)
+	dst = binary.AppendUvarint(dst, uint64(b.events))
+	for i := range x.slots {
+		dst = x.appendPartial(dst, i, &b.parts[i])
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(b.ids)))
+	if len(b.ids) > 0 {
 		idType := x.cat.Fields[x.cat.ID].Type
-		for id, ts := range u.ids {
+		for _, id := range b.ids {
 			dst = appendValue(dst, idType, id)
-			dst = binary.AppendVarint(dst, int64(ts))
+			dst = binary.AppendVarint(dst, int64(u.ids[id]))
 		}
 	}
 	return dst
@@ -91,12 +124,19 @@ func (x *Executor) appendPartial(dst []byte, s int, p *partial) []byte {
 			dst = binary.AppendVarint(dst, p.o)
 		}
 	case schemas.AggCountDistinct:
-		dst = binary.AppendUvarint(dst, uint64(len(p.m)))
+		dst = binary.AppendUvarint(dst, uint64(p.distinct()))
+		if p.m == nil && p.n > 0 {
+			dst = appendValue(dst, typ, p.v)
+		}
 		for v := range p.m {
 			dst = appendValue(dst, typ, v)
 		}
 	case schemas.AggMode:
-		dst = binary.AppendUvarint(dst, uint64(len(p.m)))
+		dst = binary.AppendUvarint(dst, uint64(p.distinct()))
+		if p.m == nil && p.n > 0 {
+			dst = appendValue(dst, typ, p.v)
+			dst = binary.AppendUvarint(dst, uint64(p.n))
+		}
 		for v, n := range p.m {
 			dst = appendValue(dst, typ, v)
 			dst = binary.AppendUvarint(dst, uint64(n))
@@ -200,57 +240,78 @@ func (r *reader) value(t schemas.Type) any {
 	return nil
 }
 
-// DecodeUser reads a user written by AppendUser.
-func (x *Executor) DecodeUser(key any, data []byte) (*User, error) {
+// DecodePart adds a part written by Flush to u, a user being loaded from
+// its parts in name order (the store's key order: base, then buckets
+// oldest first). The part is clean afterwards.
+func (x *Executor) DecodePart(u *User, name, data []byte) error {
 	r := &reader{b: data}
 	if v := r.uvarint("version"); r.err == nil && v != codecVersion {
-		return nil, fmt.Errorf("%w: encoding version %d, want %d", errCorrupt, v, codecVersion)
+		return fmt.Errorf("%w: encoding version %d, want %d", errCorrupt, v, codecVersion)
 	}
-	if len(r.b) < 1 {
-		return nil, fmt.Errorf("%w: missing flags", errCorrupt)
+	if r.err != nil {
+		return r.err
 	}
-	flags := r.b[0]
-	r.b = r.b[1:]
-	u := &User{Key: key}
-	if flags&1 != 0 {
-		u.base = make([]partial, len(x.slots))
-		for _, s := range x.life {
-			x.readPartial(r, s, &u.base[s])
+	switch {
+	case len(name) == 1 && name[0] == partBase:
+		if u.base != nil {
+			return fmt.Errorf("%w: lifetime base twice", errCorrupt)
 		}
-	}
-	nb := r.count("bucket count")
-	if nb > 0 {
-		u.buckets = make([]*bucket, 0, nb)
-	}
-	var prev schemas.Timestamp
-	for range nb {
-		b := &bucket{parts: make([]partial, len(x.slots))}
-		b.start = prev + schemas.Timestamp(r.varint("bucket start"))
-		prev = b.start
+		base := make([]partial, len(x.slots))
+		for _, s := range x.life {
+			x.readPartial(r, s, &base[s])
+		}
+		if err := r.end(); err != nil {
+			return fmt.Errorf("lifetime base: %w", err)
+		}
+		u.base = base
+	case len(name) == 9 && name[0] == partBucket:
+		start := schemas.Timestamp(binary.BigEndian.Uint64(name[1:]) ^ (1 << 63))
+		b := &bucket{start: start, parts: make([]partial, len(x.slots))}
 		b.events = int64(r.uvarint("bucket events"))
 		for i := range x.slots {
 			x.readPartial(r, i, &b.parts[i])
 		}
-		if r.err != nil {
-			return nil, r.err
+		if ni := r.count("id count"); ni > 0 {
+			if x.cat.ID < 0 {
+				return fmt.Errorf("%w: bucket %s: ids in a catalog without an id field", errCorrupt, start)
+			}
+			idType := x.cat.Fields[x.cat.ID].Type
+			if u.ids == nil {
+				u.ids = make(map[any]schemas.Timestamp, ni)
+			}
+			b.ids = make([]any, 0, ni)
+			for range ni {
+				id := r.value(idType)
+				ts := schemas.Timestamp(r.varint("id time"))
+				if r.err != nil {
+					break
+				}
+				b.ids = append(b.ids, id)
+				u.ids[id] = ts
+			}
 		}
-		u.buckets = append(u.buckets, b)
-	}
-	if ni := r.count("id count"); ni > 0 {
-		idType := x.cat.Fields[x.cat.ID].Type
-		u.ids = make(map[any]schemas.Timestamp, ni)
-		for range ni {
-			id := r.value(idType)
-			u.ids[id] = schemas.Timestamp(r.varint("id time"))
+		if err := r.end(); err != nil {
+			return fmt.Errorf("bucket %s: %w", start, err)
 		}
+		if n := len(u.buckets); n > 0 && u.buckets[n-1].start >= start {
+			return fmt.Errorf("%w: bucket %s after bucket %s", errCorrupt, start, u.buckets[n-1].start)
+		}
+		u.buckets = append(u.buckets, *b)
+	default:
+		return fmt.Errorf("%w: unknown part %x", errCorrupt, name)
 	}
+	return nil
+}
+
+// end reports the first error or trailing bytes.
+func (r *reader) end() error {
 	if r.err != nil {
-		return nil, r.err
+		return r.err
 	}
 	if len(r.b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(r.b))
+		return fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(r.b))
 	}
-	return u, nil
+	return nil
 }
 
 func (x *Executor) readPartial(r *reader, s int, p *partial) {
@@ -283,17 +344,21 @@ func (x *Executor) readPartial(r *reader, s int, p *partial) {
 		if n == 0 {
 			return
 		}
-		p.m = make(map[any]int64, n)
+		agg := x.slots[s].agg
 		for range n {
 			v := r.value(typ)
 			c := int64(1)
-			if x.slots[s].agg == schemas.AggMode {
+			if agg == schemas.AggMode {
 				c = int64(r.uvarint("mode count"))
 			}
 			if r.err != nil {
 				return
 			}
-			p.m[v] = c
+			if c <= 0 {
+				r.fail("mode count")
+				return
+			}
+			p.addCount(agg, v, c)
 		}
 	}
 }

@@ -140,19 +140,28 @@ func (x *Executor) Covers(keepFrom, asOf schemas.Timestamp) bool {
 // use.
 type User struct {
 	Key any
-	// buckets in ascending start order.
-	buckets []*bucket
+	// buckets in ascending start order (values: one allocation less per
+	// new bucket; a *bucket is valid until the next insert).
+	buckets []bucket
 	// base holds the lifetime slots' partials over evicted buckets (nil
 	// when nothing was evicted or the catalog has no lifetime tag).
 	base []partial
 	// ids maps the event ids seen to their event time (id catalogs only).
 	ids map[any]schemas.Timestamp
+	// baseDirty: base changed since the last Flush; dropped: the starts
+	// of the buckets evicted since the last Flush.
+	baseDirty bool
+	dropped   []schemas.Timestamp
 }
 
 type bucket struct {
 	start  schemas.Timestamp
 	events int64
 	parts  []partial
+	// ids are the event ids applied to the bucket (id catalogs only).
+	ids []any
+	// dirty: changed since the last Flush.
+	dirty bool
 }
 
 // NewUser returns an empty user.
@@ -178,7 +187,11 @@ func (x *Executor) Apply(u *User, e *schemas.Event, keepFrom schemas.Timestamp) 
 		u.ids[id] = e.Time
 	}
 	b := x.bucketFor(u, x.cat.BucketStart(e.Time))
+	if x.cat.ID >= 0 {
+		b.ids = append(b.ids, e.Values[x.cat.ID])
+	}
 	b.events++
+	b.dirty = true
 	var where [64]int8 // 0 unknown, 1 true, 2 false; per slot of first use
 	for i := range x.slots {
 		s := &x.slots[i]
@@ -215,25 +228,24 @@ func (x *Executor) bucketFor(u *User, start schemas.Timestamp) *bucket {
 	i := n
 	for i > 0 && u.buckets[i-1].start >= start {
 		if u.buckets[i-1].start == start {
-			return u.buckets[i-1]
+			return &u.buckets[i-1]
 		}
 		i--
 	}
-	b := &bucket{start: start, parts: make([]partial, len(x.slots))}
-	u.buckets = append(u.buckets, nil)
+	u.buckets = append(u.buckets, bucket{})
 	copy(u.buckets[i+1:], u.buckets[i:n])
-	u.buckets[i] = b
-	return b
+	u.buckets[i] = bucket{start: start, parts: make([]partial, len(x.slots))}
+	return &u.buckets[i]
 }
 
 // Evict folds the buckets before keepFrom into the lifetime base and
-// drops them, and forgets the ids seen before keepFrom. It reports whether
+// drops them with their event ids (keepFrom is a bucket boundary, so
+// those are exactly the ids seen before keepFrom). It reports whether
 // anything changed.
 func (x *Executor) Evict(u *User, keepFrom schemas.Timestamp) bool {
-	changed := false
 	k := 0
 	for k < len(u.buckets) && u.buckets[k].start < keepFrom {
-		b := u.buckets[k]
+		b := &u.buckets[k]
 		if len(x.life) > 0 {
 			if u.base == nil {
 				u.base = make([]partial, len(x.slots))
@@ -241,20 +253,21 @@ func (x *Executor) Evict(u *User, keepFrom schemas.Timestamp) bool {
 			for _, s := range x.life {
 				u.base[s].merge(x.slots[s].agg, &b.parts[s])
 			}
+			u.baseDirty = true
 		}
+		for _, id := range b.ids {
+			delete(u.ids, id)
+		}
+		u.dropped = append(u.dropped, b.start)
 		k++
 	}
-	if k > 0 {
-		changed = true
-		u.buckets = append(u.buckets[:0], u.buckets[k:]...)
+	if k == 0 {
+		return false
 	}
-	for id, ts := range u.ids {
-		if ts < keepFrom {
-			delete(u.ids, id)
-			changed = true
-		}
-	}
-	return changed
+	n := copy(u.buckets, u.buckets[k:])
+	clear(u.buckets[n:]) // let the dropped buckets go
+	u.buckets = u.buckets[:n]
+	return true
 }
 
 // Present reports whether u belongs to the profile set as of asOf, the
@@ -265,8 +278,8 @@ func (x *Executor) Present(u *User, asOf schemas.Timestamp) bool {
 		return u.base != nil || (len(u.buckets) > 0 && u.buckets[0].start < asOf)
 	}
 	from := asOf - schemas.Timestamp(x.longest)
-	for _, b := range u.buckets {
-		if b.start >= from && b.start < asOf && b.events > 0 {
+	for i := range u.buckets {
+		if b := &u.buckets[i]; b.start >= from && b.start < asOf && b.events > 0 {
 			return true
 		}
 	}
@@ -293,7 +306,8 @@ func (x *Executor) Values(dst []any, u *User, asOf schemas.Timestamp) []any {
 		} else if u.base != nil {
 			acc.merge(s.agg, &u.base[i])
 		}
-		for _, b := range u.buckets {
+		for j := range u.buckets {
+			b := &u.buckets[j]
 			if b.start < from {
 				continue
 			}

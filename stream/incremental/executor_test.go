@@ -24,12 +24,14 @@ type harness struct {
 	wm      map[int32]schemas.Timestamp
 	applied []schemas.Event // not late (duplicates included: reference drops them)
 	late    int
+	// stored is what checkpoints wrote: per user, part name → value.
+	stored map[any]map[string][]byte
 }
 
 func newHarness(t *testing.T, c *schemas.Catalog, grace time.Duration) *harness {
 	x, err := New(c, grace)
 	require.NoError(t, err)
-	return &harness{x: x, users: map[any]*User{}, wm: map[int32]schemas.Timestamp{}}
+	return &harness{x: x, users: map[any]*User{}, wm: map[int32]schemas.Timestamp{}, stored: map[any]map[string][]byte{}}
 }
 
 func (h *harness) apply(e *schemas.Event) Outcome {
@@ -51,18 +53,38 @@ func (h *harness) apply(e *schemas.Event) Outcome {
 	return o
 }
 
+// checkpoint evicts every user, flushes its changed parts into h.stored
+// and replaces it by the user decoded from all its stored parts (in name
+// order, as the store returns them): so a part not rewritten when it
+// changed shows up as a difference from the reference.
 func (h *harness) checkpoint(t *testing.T) {
+	var arena []byte
 	for key, u := range h.users {
 		h.x.Evict(u, h.x.KeepFrom(h.partitionWM(key)))
-		enc := h.x.AppendUser(nil, u)
-		dec, err := h.x.DecodeUser(key, enc)
-		require.NoError(t, err)
-		// Maps encode in random order: compare what decodes again.
-		re := h.x.AppendUser(nil, dec)
-		require.Len(t, re, len(enc), "re-encoding user %v", key)
-		dec2, err := h.x.DecodeUser(key, re)
-		require.NoError(t, err)
-		require.Equal(t, dec, dec2, "re-decoding user %v", key)
+		st := h.stored[key]
+		if st == nil {
+			st = map[string][]byte{}
+			h.stored[key] = st
+		}
+		h.x.Flush(u, &arena, func(name, value []byte) {
+			if value == nil {
+				delete(st, string(name))
+			} else {
+				st[string(name)] = value
+			}
+		})
+		names := make([]string, 0, len(st))
+		for n := range st {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		dec := h.x.NewUser(key)
+		for _, n := range names {
+			require.NoError(t, h.x.DecodePart(dec, []byte(n), st[n]), "user %v part %x", key, n)
+		}
+		require.Equal(t, len(u.buckets), len(dec.buckets), "user %v buckets", key)
+		require.Equal(t, len(u.ids), len(dec.ids), "user %v ids", key)
+		require.Equal(t, u.base == nil, dec.base == nil, "user %v base", key)
 		h.users[key] = dec
 	}
 }
@@ -260,19 +282,77 @@ func TestDecodeRejectsCorruptState(t *testing.T) {
 	for _, e := range gen.Events(c, o) {
 		x.Apply(u, &e, 0)
 	}
-	enc := x.AppendUser(nil, u)
+	var arena []byte
+	var name, enc []byte
+	x.Flush(u, &arena, func(n, v []byte) {
+		if n[0] == partBucket {
+			name, enc = n, v
+		}
+	})
+	require.NotNil(t, enc)
 	for _, tc := range []struct {
 		name string
+		part []byte
 		data []byte
 	}{
-		{"empty", nil},
-		{"bad version", append([]byte{9}, enc[1:]...)},
-		{"truncated", enc[:len(enc)/2]},
-		{"trailing", append(append([]byte{}, enc...), 0)},
+		{"empty", name, nil},
+		{"bad version", name, append([]byte{9}, enc[1:]...)},
+		{"truncated", name, enc[:len(enc)/2]},
+		{"trailing", name, append(append([]byte{}, enc...), 0)},
+		{"unknown part", []byte("z"), enc},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := x.DecodeUser(int64(1), tc.data)
+			err := x.DecodePart(x.NewUser(int64(1)), tc.part, tc.data)
 			require.ErrorIs(t, err, errCorrupt)
 		})
 	}
+	t.Run("out of order", func(t *testing.T) {
+		dec := x.NewUser(int64(1))
+		require.NoError(t, x.DecodePart(dec, name, enc))
+		require.ErrorIs(t, x.DecodePart(dec, name, enc), errCorrupt)
+	})
+}
+
+func TestFlushWritesOnlyChangedParts(t *testing.T) {
+	c := schemas.MustLoad("../../schemas/catalogs/taobao.yaml")
+	x, err := New(c, 0)
+	require.NoError(t, err)
+	o := gen.Defaults(5)
+	o.Users, o.Events, o.Disorder, o.DupRate = 1, 200, 0, 0
+	events := gen.Events(c, o)
+	u := x.NewUser(events[0].Values[c.Key])
+	buckets := map[schemas.Timestamp]bool{}
+	for i := range events {
+		require.Equal(t, Applied, x.Apply(u, &events[i], 0))
+		buckets[c.BucketStart(events[i].Time)] = true
+	}
+	type op struct {
+		kind byte
+		del  bool
+	}
+	flush := func() []op {
+		var arena []byte
+		var ops []op
+		x.Flush(u, &arena, func(name, value []byte) { ops = append(ops, op{name[0], value == nil}) })
+		return ops
+	}
+	require.Len(t, flush(), len(buckets), "first flush writes every bucket")
+	require.Empty(t, flush(), "nothing changed")
+
+	e := events[len(events)-1]
+	e.Offset++
+	if c.ID >= 0 {
+		e.Values = append([]any(nil), e.Values...)
+		e.Values[c.ID] = "new-id"
+	}
+	require.Equal(t, Applied, x.Apply(u, &e, 0))
+	require.Equal(t, []op{{partBucket, false}}, flush(), "one event rewrites its bucket only")
+
+	oldest := u.buckets[0].start
+	require.True(t, x.Evict(u, oldest+schemas.Timestamp(c.Bucket)))
+	want := []op{{partBucket, true}}
+	if len(x.life) > 0 {
+		want = append(want, op{partBase, false})
+	}
+	require.Equal(t, want, flush(), "eviction deletes the bucket and rewrites the base")
 }

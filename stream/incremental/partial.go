@@ -14,6 +14,12 @@ import (
 //	first, last     n, v and its order key (t, p, o)
 //	count_distinct  m (value → 1)
 //	mode            m (value → count)
+//
+// count_distinct and mode keep a single value inline, without a map: m
+// nil and n > 0 means one value v, seen n times (n is 1 for
+// count_distinct). The map is made when a second value arrives, and then
+// holds every value (n and v unused). Most buckets of most users see one
+// value, so this saves two allocations per new bucket.
 type partial struct {
 	n int64
 	i int64
@@ -70,16 +76,58 @@ func (x *partial) add(agg schemas.Agg, v any, e *schemas.Event) {
 			x.v, x.t, x.p, x.o = v, int64(e.Time), e.Partition, e.Offset
 		}
 		x.n++
-	case schemas.AggCountDistinct:
-		if x.m == nil {
-			x.m = make(map[any]int64, 4)
+	case schemas.AggCountDistinct, schemas.AggMode:
+		x.addCount(agg, v, 1)
+	}
+}
+
+// addCount adds value v seen n times to a count_distinct or mode partial.
+func (x *partial) addCount(agg schemas.Agg, v any, n int64) {
+	if agg == schemas.AggCountDistinct {
+		n = 1
+	}
+	if x.m == nil {
+		switch {
+		case x.n == 0:
+			x.v, x.n = v, n
+			return
+		case x.v == v:
+			if agg == schemas.AggMode {
+				x.n += n
+			}
+			return
 		}
+		x.m = make(map[any]int64, 4)
+		x.m[x.v] = x.n
+		x.v, x.n = nil, 0
+	}
+	if agg == schemas.AggCountDistinct {
 		x.m[v] = 1
-	case schemas.AggMode:
-		if x.m == nil {
-			x.m = make(map[any]int64, 4)
+	} else {
+		x.m[v] += n
+	}
+}
+
+// distinct is the number of distinct values of a count_distinct or mode
+// partial.
+func (x *partial) distinct() int {
+	if x.m == nil {
+		return int(min(x.n, 1))
+	}
+	return len(x.m)
+}
+
+// counts calls fn with every value of a count_distinct or mode partial
+// and its count.
+func (x *partial) counts(fn func(v any, n int64)) {
+	if x.m == nil {
+		if x.n > 0 {
+			fn(x.v, x.n)
 		}
-		x.m[v]++
+		return
+	}
+	for v, n := range x.m {
+		fn(v, n)
 	}
 }
 
@@ -116,18 +164,14 @@ func (x *partial) merge(agg schemas.Agg, y *partial) {
 		}
 		x.n += y.n
 	case schemas.AggCountDistinct, schemas.AggMode:
-		if len(y.m) == 0 {
+		if y.m == nil {
+			if y.n > 0 {
+				x.addCount(agg, y.v, y.n)
+			}
 			return
 		}
-		if x.m == nil {
-			x.m = make(map[any]int64, len(y.m))
-		}
 		for v, n := range y.m {
-			if agg == schemas.AggCountDistinct {
-				x.m[v] = 1
-			} else {
-				x.m[v] += n
-			}
+			x.addCount(agg, v, n)
 		}
 	}
 }
@@ -138,8 +182,14 @@ func (x *partial) value(t *schemas.Tag) any {
 	case schemas.AggCount:
 		return x.n
 	case schemas.AggCountDistinct:
-		return int64(len(x.m))
+		return int64(x.distinct())
 	case schemas.AggMode:
+		if x.m == nil {
+			if x.n == 0 {
+				return nil
+			}
+			return x.v
+		}
 		var best any
 		var bestN int64
 		for v, n := range x.m {

@@ -1,17 +1,22 @@
 // Package state is the speed layer's durable store: one Pebble database
 // per instance holding, per Kafka partition, the encoded state of every
 // user the partition owns and the partition's next offset and watermark.
-// A checkpoint writes all of them in one synced Pebble batch, so the
+// A user is stored as several parts (its lifetime base, one part per time
+// bucket: stream/incremental names and encodes them), so a checkpoint
+// writes only the parts that changed. A checkpoint writes the changed
+// parts and the partition positions in one synced Pebble batch, so the
 // stored users always match the stored offsets exactly.
 //
-// Key layout (partitions as 4-byte big-endian numbers):
+// Key layout (format 2; partitions as 4-byte big-endian numbers):
 //
-//	m catalog               → catalog hash the state was built for
-//	p <partition>           → next offset (varint), watermark (varint)
-//	u <partition> <userkey> → encoded user (stream/incremental)
+//	m catalog                                    → catalog hash the state was built for
+//	m format                                     → "2"
+//	p <partition>                                → next offset (varint), watermark (varint)
+//	u <partition> <len uvarint> <userkey> <part> → encoded part of a user
 //
 // User keys are int64 (8 bytes big-endian, sign bit flipped so that the
-// byte order is the numeric order) or strings (their bytes).
+// byte order is the numeric order) or strings (their bytes). Format 1
+// (one value per user, no format key) is refused: rebuild from Kafka.
 package state
 
 import (
@@ -25,7 +30,20 @@ import (
 	"github.com/portrait-dev/portrait/schemas"
 )
 
-var catalogKey = []byte("mcatalog")
+var (
+	catalogKey = []byte("mcatalog")
+	formatKey  = []byte("mformat")
+)
+
+// memTableSize is the Pebble memtable size.
+const memTableSize = 32 << 20
+
+// Format is the on-disk format this package reads and writes.
+const Format = "2"
+
+// ErrFormat is returned by Open for a store written in another on-disk
+// format.
+var ErrFormat = errors.New("state store has another on-disk format")
 
 // ErrCatalogChanged is returned by Open when the store was built for a
 // different catalog: its partials do not fit the new tags.
@@ -40,7 +58,10 @@ type Store struct {
 // Open opens (or creates) the store in dir for the catalog with the given
 // hash.
 func Open(dir, catalogHash string, logger *slog.Logger) (*Store, error) {
-	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{logger}})
+	// A larger memtable than Pebble's 4 MiB default: checkpoints rewrite
+	// the same hot buckets again and again, and a bigger memtable folds
+	// those rewrites before they are flushed and compacted.
+	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{logger}, MemTableSize: memTableSize})
 	if err != nil {
 		return nil, fmt.Errorf("opening state store %s: %w", dir, err)
 	}
@@ -48,7 +69,12 @@ func Open(dir, catalogHash string, logger *slog.Logger) (*Store, error) {
 	v, closer, err := db.Get(catalogKey)
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
-		if err := db.Set(catalogKey, []byte(catalogHash), pebble.Sync); err != nil {
+		b := db.NewBatch()
+		_ = b.Set(catalogKey, []byte(catalogHash), nil)
+		_ = b.Set(formatKey, []byte(Format), nil)
+		err := b.Commit(pebble.Sync)
+		_ = b.Close()
+		if err != nil {
 			_ = db.Close()
 			return nil, fmt.Errorf("writing catalog hash to %s: %w", dir, err)
 		}
@@ -63,8 +89,32 @@ func Open(dir, catalogHash string, logger *slog.Logger) (*Store, error) {
 			return nil, fmt.Errorf("state store %s: %w (stored %s, catalog %s); remove the directory to rebuild from Kafka",
 				dir, ErrCatalogChanged, stored, catalogHash)
 		}
+		if err := s.checkFormat(); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
 	}
 	return s, nil
+}
+
+// checkFormat refuses a store of another format (format 1 had no format
+// key).
+func (s *Store) checkFormat() error {
+	v, closer, err := s.db.Get(formatKey)
+	format := "1"
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("reading format of %s: %w", s.dir, err)
+	default:
+		format = string(v)
+		_ = closer.Close()
+	}
+	if format != Format {
+		return fmt.Errorf("state store %s: %w (format %s, this build reads %s); remove the directory to rebuild from Kafka",
+			s.dir, ErrFormat, format, Format)
+	}
+	return nil
 }
 
 // Close closes the store.
@@ -91,10 +141,14 @@ func userPrefix(p int32) []byte {
 	return binary.BigEndian.AppendUint32([]byte{'u'}, uint32(p))
 }
 
-// UserKey is the store key of a user of partition p; key is the user's
-// encoded key (EncodeKey).
-func UserKey(p int32, key []byte) []byte {
-	return append(userPrefix(p), key...)
+// appendPartKey appends the store key of one part of a user of partition
+// p; key is the user's encoded key (EncodeKey).
+func appendPartKey(dst []byte, p int32, key, part []byte) []byte {
+	dst = append(dst, 'u')
+	dst = binary.BigEndian.AppendUint32(dst, uint32(p))
+	dst = binary.AppendUvarint(dst, uint64(len(key)))
+	dst = append(dst, key...)
+	return append(dst, part...)
 }
 
 // Partition reads a partition's position; false when none is stored.
@@ -118,9 +172,10 @@ func (s *Store) Partition(p int32) (Partition, bool, error) {
 	return Partition{Next: next, Watermark: schemas.Timestamp(wm)}, true, nil
 }
 
-// Users calls fn with the encoded key and value of every user stored for
-// partition p. The slices are only valid during the call.
-func (s *Store) Users(p int32, fn func(key, value []byte) error) error {
+// Users calls fn with the encoded user key, part name and value of every
+// user part stored for partition p, in key order (the parts of one user
+// are consecutive). The slices are only valid during the call.
+func (s *Store) Users(p int32, fn func(key, part, value []byte) error) error {
 	lower := userPrefix(p)
 	upper := userPrefix(p + 1)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
@@ -128,7 +183,14 @@ func (s *Store) Users(p int32, fn func(key, value []byte) error) error {
 		return fmt.Errorf("reading users of partition %d: %w", p, err)
 	}
 	for ok := it.First(); ok; ok = it.Next() {
-		if err := fn(it.Key()[len(lower):], it.Value()); err != nil {
+		rest := it.Key()[len(lower):]
+		n, w := binary.Uvarint(rest)
+		if w <= 0 || n > uint64(len(rest)-w) {
+			_ = it.Close()
+			return fmt.Errorf("reading users of partition %d: corrupt key %x", p, it.Key())
+		}
+		key := rest[w : w+int(n)]
+		if err := fn(key, rest[w+int(n):], it.Value()); err != nil {
 			_ = it.Close()
 			return err
 		}
@@ -139,26 +201,29 @@ func (s *Store) Users(p int32, fn func(key, value []byte) error) error {
 	return nil
 }
 
-// Checkpoint is one atomic write: user states (nil Value deletes the
-// user) and partition positions.
+// Checkpoint is one atomic write: user parts (nil Value deletes the part)
+// and partition positions.
 type Checkpoint struct {
 	Users      []UserRecord
 	Partitions map[int32]Partition
 }
 
-// UserRecord is one user's encoded state in a checkpoint.
+// UserRecord is one encoded part of a user in a checkpoint.
 type UserRecord struct {
 	Partition int32
-	Key       []byte
-	Value     []byte
+	// Key is the user's encoded key (EncodeKey), Part the part's name.
+	Key   []byte
+	Part  []byte
+	Value []byte
 }
 
 // Write commits the checkpoint in one synced batch.
 func (s *Store) Write(cp *Checkpoint) error {
 	b := s.db.NewBatch()
 	defer b.Close()
+	var k []byte
 	for _, u := range cp.Users {
-		k := UserKey(u.Partition, u.Key)
+		k = appendPartKey(k[:0], u.Partition, u.Key, u.Part)
 		var err error
 		if u.Value == nil {
 			err = b.Delete(k, nil)

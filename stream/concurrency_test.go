@@ -1,0 +1,56 @@
+package stream
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/portrait-dev/portrait/internal/gen"
+)
+
+// TestLookupsDuringIngest reads profiles from several goroutines while
+// the speed layer applies and checkpoints (run with -race), then checks
+// the final state against the reference and the harness accessors.
+func TestLookupsDuringIngest(t *testing.T) {
+	c := loadCatalog(t, "taobao")
+	kc := startBroker(t, 2)
+	o := gen.Defaults(9)
+	o.Users, o.Events, o.Disorder, o.DupRate = 300, 6000, 0, 0
+	events := gen.Events(c, o)
+	placed(events, newProducer(t, kc).send(t, encodeEvents(t, c, events)))
+
+	in := startSpeed(t, testConfig(t, c, kc, t.TempDir()))
+	defer in.close(t)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 3 {
+		wg.Go(func() {
+			for i := w; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k := events[i%len(events)].Values[c.Key]
+				if p, ok := in.s.Lookup(k); ok {
+					require.Equal(t, k, p.Key)
+					require.Len(t, p.Values, len(c.Tags))
+				}
+				if i%97 == 0 {
+					_, _ = in.s.ProfilesAsOf(in.s.AsOf())
+					_, _ = in.s.Lag()
+				}
+			}
+		})
+	}
+	in.waitApplied(t, int64(len(events)))
+	close(stop)
+	wg.Wait()
+	require.Equal(t, int64(len(events)), in.s.Applied())
+	lag, ok := in.s.Lag()
+	require.True(t, ok)
+	require.Zero(t, lag)
+	want, _ := notLate(t, c, in.s.cfg.Grace, events)
+	compareWithReference(t, in.s, want)
+}

@@ -3,6 +3,7 @@ package local
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/portrait-dev/portrait/schemas"
 )
@@ -14,8 +15,8 @@ import (
 type acc interface {
 	grow(n int)
 	add(b *batch, sel []int32, users []uint32) error
-	value(u uint32) any
-	partial(u uint32) Partial
+	value(u uint32, bx *boxer) any
+	partial(u uint32, bx *boxer) Partial
 	merge(u uint32, p Partial) error
 }
 
@@ -60,7 +61,7 @@ func newAcc(cat *schemas.Catalog, t *schemas.Tag, strs *interner) (acc, error) {
 	case schemas.AggCountDistinct:
 		return &distinctAcc{field: t.Of, codec: codec{typ: of.Type, strs: strs}}, nil
 	case schemas.AggMode:
-		return &modeAcc{field: t.Of, codec: codec{typ: of.Type, strs: strs}}, nil
+		return &modeAcc{field: t.Of, codec: codec{typ: of.Type, strs: strs}, counts: pairSet{counted: true}}, nil
 	}
 	return nil, fmt.Errorf("tag %s: no local aggregate for %s", t.Name, t.Agg)
 }
@@ -78,14 +79,6 @@ func grow[T any](s []T, n int) []T {
 	return out
 }
 
-// box turns an int64 column value into the field's Go value.
-func box(typ schemas.Type, v int64) any {
-	if typ == schemas.TypeTimestamp {
-		return schemas.Timestamp(v)
-	}
-	return v
-}
-
 // ---- count
 
 type countAcc struct{ n []int64 }
@@ -99,20 +92,26 @@ func (a *countAcc) add(_ *batch, sel []int32, users []uint32) error {
 	return nil
 }
 
-func (a *countAcc) value(u uint32) any              { return a.n[u] }
-func (a *countAcc) partial(u uint32) Partial        { return Partial{N: a.n[u]} }
-func (a *countAcc) merge(u uint32, p Partial) error { a.n[u] += p.N; return nil }
+func (a *countAcc) value(u uint32, bx *boxer) any       { return bx.int64(a.n[u]) }
+func (a *countAcc) partial(u uint32, bx *boxer) Partial { return Partial{N: a.n[u]} }
+func (a *countAcc) merge(u uint32, p Partial) error     { a.n[u] += p.N; return nil }
 
 // ---- sum and avg
 
+// Per-user state is one struct per user, so an event touches one cache
+// line of each accumulator.
 type sumAcc[T int64 | float64] struct {
 	field int
 	avg   bool
-	s     []T
-	n     []int64
+	s     []sumSlot[T]
 }
 
-func (a *sumAcc[T]) grow(n int) { a.s, a.n = grow(a.s, n), grow(a.n, n) }
+type sumSlot[T int64 | float64] struct {
+	s T
+	n int64
+}
+
+func (a *sumAcc[T]) grow(n int) { a.s = grow(a.s, n) }
 
 func (a *sumAcc[T]) add(b *batch, sel []int32, users []uint32) error {
 	c, err := b.col(a.field)
@@ -121,26 +120,33 @@ func (a *sumAcc[T]) add(b *batch, sel []int32, users []uint32) error {
 	}
 	xs := slice[T](c)
 	for _, r := range sel {
-		u := users[r]
-		a.s[u] += xs[r]
-		a.n[u]++
+		st := &a.s[users[r]]
+		st.s += xs[r]
+		st.n++
 	}
 	return nil
 }
 
-func (a *sumAcc[T]) value(u uint32) any {
-	if a.n[u] == 0 {
+func (a *sumAcc[T]) value(u uint32, bx *boxer) any {
+	st := a.s[u]
+	if st.n == 0 {
 		return nil
 	}
 	if a.avg {
-		return float64(a.s[u]) / float64(a.n[u])
+		return bx.float64(float64(st.s) / float64(st.n))
 	}
-	return a.s[u]
+	switch x := any(st.s).(type) {
+	case int64:
+		return bx.int64(x)
+	case float64:
+		return bx.float64(x)
+	}
+	return nil
 }
 
-func (a *sumAcc[T]) partial(u uint32) Partial {
-	p := Partial{N: a.n[u]}
-	switch s := any(a.s[u]).(type) {
+func (a *sumAcc[T]) partial(u uint32, bx *boxer) Partial {
+	p := Partial{N: a.s[u].n}
+	switch s := any(a.s[u].s).(type) {
 	case int64:
 		p.Int = s
 	case float64:
@@ -157,8 +163,8 @@ func (a *sumAcc[T]) merge(u uint32, p Partial) error {
 	case *float64:
 		*x = p.Float
 	}
-	a.s[u] += v
-	a.n[u] += p.N
+	a.s[u].s += v
+	a.s[u].n += p.N
 	return nil
 }
 
@@ -182,11 +188,15 @@ type minMaxAcc[T int64 | float64] struct {
 	field int
 	max   bool
 	typ   schemas.Type
-	v     []T
-	has   []bool
+	v     []minMaxSlot[T]
 }
 
-func (a *minMaxAcc[T]) grow(n int) { a.v, a.has = grow(a.v, n), grow(a.has, n) }
+type minMaxSlot[T int64 | float64] struct {
+	v   T
+	has bool
+}
+
+func (a *minMaxAcc[T]) grow(n int) { a.v = grow(a.v, n) }
 
 func (a *minMaxAcc[T]) add(b *batch, sel []int32, users []uint32) error {
 	c, err := b.col(a.field)
@@ -196,39 +206,41 @@ func (a *minMaxAcc[T]) add(b *batch, sel []int32, users []uint32) error {
 	xs := slice[T](c)
 	if a.max {
 		for _, r := range sel {
-			u, x := users[r], xs[r]
-			if !a.has[u] || x > a.v[u] {
-				a.v[u], a.has[u] = x, true
+			st, x := &a.v[users[r]], xs[r]
+			if !st.has || x > st.v {
+				st.v, st.has = x, true
 			}
 		}
 		return nil
 	}
 	for _, r := range sel {
-		u, x := users[r], xs[r]
-		if !a.has[u] || x < a.v[u] {
-			a.v[u], a.has[u] = x, true
+		st, x := &a.v[users[r]], xs[r]
+		if !st.has || x < st.v {
+			st.v, st.has = x, true
 		}
 	}
 	return nil
 }
 
-func (a *minMaxAcc[T]) value(u uint32) any {
-	if !a.has[u] {
+func (a *minMaxAcc[T]) value(u uint32, bx *boxer) any {
+	st := a.v[u]
+	if !st.has {
 		return nil
 	}
-	switch x := any(a.v[u]).(type) {
+	switch x := any(st.v).(type) {
 	case int64:
-		return box(a.typ, x)
-	default:
-		return x
+		return bx.box(a.typ, x)
+	case float64:
+		return bx.float64(x)
 	}
+	return nil
 }
 
-func (a *minMaxAcc[T]) partial(u uint32) Partial {
-	if !a.has[u] {
+func (a *minMaxAcc[T]) partial(u uint32, bx *boxer) Partial {
+	if !a.v[u].has {
 		return Partial{}
 	}
-	return Partial{N: 1, Value: a.value(u)}
+	return Partial{N: 1, Value: a.value(u, bx)}
 }
 
 func (a *minMaxAcc[T]) merge(u uint32, p Partial) error {
@@ -239,8 +251,9 @@ func (a *minMaxAcc[T]) merge(u uint32, p Partial) error {
 	if err != nil {
 		return err
 	}
-	if !a.has[u] || (a.max && x > a.v[u]) || (!a.max && x < a.v[u]) {
-		a.v[u], a.has[u] = x, true
+	st := &a.v[u]
+	if !st.has || (a.max && x > st.v) || (!a.max && x < st.v) {
+		st.v, st.has = x, true
 	}
 	return nil
 }
@@ -274,32 +287,36 @@ func (a *minMaxStrAcc) add(b *batch, sel []int32, users []uint32) error {
 	if err != nil {
 		return err
 	}
+	ids, err := b.codes(a.field)
+	if err != nil {
+		return err
+	}
 	for _, r := range sel {
 		u, x := users[r], c.s[r]
 		if !a.has[u] {
-			a.v[u], a.has[u] = a.strs.id(x), true
+			a.v[u], a.has[u] = uint32(ids[r]), true
 			continue
 		}
 		cur := a.strs.vals[a.v[u]]
 		if (a.max && x > cur) || (!a.max && x < cur) {
-			a.v[u] = a.strs.id(x)
+			a.v[u] = uint32(ids[r])
 		}
 	}
 	return nil
 }
 
-func (a *minMaxStrAcc) value(u uint32) any {
+func (a *minMaxStrAcc) value(u uint32, bx *boxer) any {
 	if !a.has[u] {
 		return nil
 	}
-	return a.strs.vals[a.v[u]]
+	return bx.stringAt(&a.strs.vals[a.v[u]])
 }
 
-func (a *minMaxStrAcc) partial(u uint32) Partial {
+func (a *minMaxStrAcc) partial(u uint32, bx *boxer) Partial {
 	if !a.has[u] {
 		return Partial{}
 	}
-	return Partial{N: 1, Value: a.value(u)}
+	return Partial{N: 1, Value: a.value(u, bx)}
 }
 
 func (a *minMaxStrAcc) merge(u uint32, p Partial) error {
@@ -324,28 +341,24 @@ func (a *minMaxStrAcc) merge(u uint32, p Partial) error {
 // ---- first and last
 
 // edgeAcc keeps the first or last value by (time, partition, offset).
-// Strings are kept as interned ids in ids (T is then unused).
+// Strings are kept as interned ids in id (T is then unused).
 type edgeAcc[T int64 | float64 | bool] struct {
 	field int
 	last  bool
 	typ   schemas.Type
 	strs  *interner
-	v     []T
-	ids   []uint32
-	t     []int64
-	p     []int32
-	o     []int64
-	has   []bool
+	e     []edgeSlot[T]
 }
 
-func (a *edgeAcc[T]) grow(n int) {
-	a.t, a.p, a.o, a.has = grow(a.t, n), grow(a.p, n), grow(a.o, n), grow(a.has, n)
-	if a.strs != nil {
-		a.ids = grow(a.ids, n)
-	} else {
-		a.v = grow(a.v, n)
-	}
+type edgeSlot[T int64 | float64 | bool] struct {
+	t, o int64
+	p    int32
+	id   uint32
+	has  bool
+	v    T
 }
+
+func (a *edgeAcc[T]) grow(n int) { a.e = grow(a.e, n) }
 
 // before reports whether (t1, p1, o1) orders before (t2, p2, o2).
 func before(t1 int64, p1 int32, o1 int64, t2 int64, p2 int32, o2 int64) bool {
@@ -364,63 +377,71 @@ func (a *edgeAcc[T]) add(b *batch, sel []int32, users []uint32) error {
 		return err
 	}
 	var xs []T
+	var ids []uint64
 	if a.strs == nil {
 		xs = slice[T](c)
+	} else if ids, err = b.codes(a.field); err != nil {
+		return err
 	}
 	for _, r := range sel {
-		u := users[r]
+		st := &a.e[users[r]]
 		t, p, o := b.ts[r], b.part[r], b.off[r]
-		if a.has[u] {
+		if st.has {
 			if a.last {
-				if !before(a.t[u], a.p[u], a.o[u], t, p, o) {
+				if !before(st.t, st.p, st.o, t, p, o) {
 					continue
 				}
-			} else if !before(t, p, o, a.t[u], a.p[u], a.o[u]) {
+			} else if !before(t, p, o, st.t, st.p, st.o) {
 				continue
 			}
 		}
 		if a.strs != nil {
-			a.ids[u] = a.strs.id(c.s[r])
+			st.id = uint32(ids[r])
 		} else {
-			a.v[u] = xs[r]
+			st.v = xs[r]
 		}
-		a.t[u], a.p[u], a.o[u], a.has[u] = t, p, o, true
+		st.t, st.p, st.o, st.has = t, p, o, true
 	}
 	return nil
 }
 
-func (a *edgeAcc[T]) value(u uint32) any {
-	if !a.has[u] {
+func (a *edgeAcc[T]) value(u uint32, bx *boxer) any {
+	st := &a.e[u]
+	if !st.has {
 		return nil
 	}
 	if a.strs != nil {
-		return a.strs.vals[a.ids[u]]
+		return bx.stringAt(&a.strs.vals[st.id])
 	}
-	switch x := any(a.v[u]).(type) {
+	switch x := any(st.v).(type) {
 	case int64:
-		return box(a.typ, x)
+		return bx.box(a.typ, x)
+	case float64:
+		return bx.float64(x)
 	default:
 		return x
 	}
 }
 
-func (a *edgeAcc[T]) partial(u uint32) Partial {
-	if !a.has[u] {
+func (a *edgeAcc[T]) partial(u uint32, bx *boxer) Partial {
+	st := &a.e[u]
+	if !st.has {
 		return Partial{}
 	}
-	return Partial{N: 1, Value: a.value(u), Time: schemas.Timestamp(a.t[u]), Partition: a.p[u], Offset: a.o[u]}
+	return Partial{N: 1, Value: a.value(u, bx), Time: schemas.Timestamp(st.t), Partition: st.p, Offset: st.o}
 }
 
 func (a *edgeAcc[T]) merge(u uint32, p Partial) error {
 	if p.N == 0 || p.Value == nil {
 		return nil
 	}
+	st := &a.e[u]
 	t := int64(p.Time)
-	if a.has[u] {
-		if a.last && !before(a.t[u], a.p[u], a.o[u], t, p.Partition, p.Offset) {
+	if st.has {
+		if a.last && !before(st.t, st.p, st.o, t, p.Partition, p.Offset) {
 			return nil
 		}
-		if !a.last && !before(t, p.Partition, p.Offset, a.t[u], a.p[u], a.o[u]) {
+		if !a.last && !before(t, p.Partition, p.Offset, st.t, st.p, st.o) {
 			return nil
 		}
 	}
@@ -429,15 +450,15 @@ func (a *edgeAcc[T]) merge(u uint32, p Partial) error {
 		if !ok {
 			return fmt.Errorf("partial value %v is %T, want string", p.Value, p.Value)
 		}
-		a.ids[u] = a.strs.id(s)
+		st.id = a.strs.id(s)
 	} else {
 		v, err := unboxAs[T](p.Value)
 		if err != nil {
 			return err
 		}
-		a.v[u] = v
+		st.v = v
 	}
-	a.t[u], a.p[u], a.o[u], a.has[u] = t, p.Partition, p.Offset, true
+	st.t, st.p, st.o, st.has = t, p.Partition, p.Offset, true
 	return nil
 }
 
@@ -451,34 +472,6 @@ type codec struct {
 	strs *interner
 }
 
-// codes returns the code of every row of the column.
-func (c codec) codes(v *vec, sel []int32, out []uint64) []uint64 {
-	out = out[:0]
-	switch c.typ {
-	case schemas.TypeInt64, schemas.TypeTimestamp:
-		for _, r := range sel {
-			out = append(out, uint64(v.i[r]))
-		}
-	case schemas.TypeFloat64:
-		for _, r := range sel {
-			out = append(out, floatCode(v.f[r]))
-		}
-	case schemas.TypeBool:
-		for _, r := range sel {
-			var x uint64
-			if v.b[r] {
-				x = 1
-			}
-			out = append(out, x)
-		}
-	case schemas.TypeString:
-		for _, r := range sel {
-			out = append(out, uint64(c.strs.id(v.s[r])))
-		}
-	}
-	return out
-}
-
 func floatCode(f float64) uint64 {
 	if f == 0 {
 		f = 0 // folds -0
@@ -486,18 +479,18 @@ func floatCode(f float64) uint64 {
 	return math.Float64bits(f)
 }
 
-func (c codec) decode(x uint64) any {
+func (c codec) decode(bx *boxer, x uint64) any {
 	switch c.typ {
 	case schemas.TypeInt64:
-		return int64(x)
+		return bx.int64(int64(x))
 	case schemas.TypeTimestamp:
-		return schemas.Timestamp(int64(x))
+		return bx.timestamp(int64(x))
 	case schemas.TypeFloat64:
-		return math.Float64frombits(x)
+		return bx.float64(math.Float64frombits(x))
 	case schemas.TypeBool:
 		return x == 1
 	default:
-		return c.strs.vals[uint32(x)]
+		return bx.stringAt(&c.strs.vals[uint32(x)])
 	}
 }
 
@@ -530,6 +523,17 @@ func (c codec) encode(v any) (uint64, error) {
 	return 0, fmt.Errorf("partial value %v is %T, want %s", v, v, c.typ)
 }
 
+// cmp orders two codes by their values.
+func (c codec) cmp(x, y uint64) int {
+	switch {
+	case c.less(x, y):
+		return -1
+	case c.less(y, x):
+		return 1
+	}
+	return 0
+}
+
 // less orders two codes by their values.
 func (c codec) less(x, y uint64) bool {
 	switch c.typ {
@@ -540,84 +544,60 @@ func (c codec) less(x, y uint64) bool {
 	case schemas.TypeBool:
 		return x < y
 	default:
+		if r := c.strs.ranks; x < uint64(len(r)) && y < uint64(len(r)) {
+			return r[x] < r[y]
+		}
 		return c.strs.vals[uint32(x)] < c.strs.vals[uint32(y)]
 	}
 }
 
-// smallLimit is the size up to which a user's set or counts live in a
-// slice scanned linearly; larger ones move to a map.
-const smallLimit = 32
-
 // ---- count_distinct
 
+// distinctAcc gathers every user's values in a pairSet; the set sizes are
+// counted once all events are in.
 type distinctAcc struct {
-	field   int
-	codec   codec
-	small   [][]uint64
-	big     map[uint32]map[uint64]struct{}
-	scratch []uint64
+	field int
+	codec codec
+	set   pairSet
+	users int
+
+	// off: where every user's values start in set's runs, once done.
+	off []int
 }
 
-func (a *distinctAcc) grow(n int) { a.small = grow(a.small, n) }
+func (a *distinctAcc) grow(n int) { a.users = n }
 
 func (a *distinctAcc) add(b *batch, sel []int32, users []uint32) error {
-	c, err := b.col(a.field)
+	xs, err := b.codes(a.field)
 	if err != nil {
 		return err
 	}
-	a.scratch = a.codec.codes(c, sel, a.scratch)
-	for i, r := range sel {
-		a.insert(users[r], a.scratch[i])
+	for _, r := range sel {
+		a.set.push(users[r], xs[r])
 	}
+	a.set.maybeCompact()
 	return nil
 }
 
-func (a *distinctAcc) insert(u uint32, x uint64) {
-	if m, ok := a.big[u]; ok {
-		m[x] = struct{}{}
-		return
+func (a *distinctAcc) finish() { a.off = a.set.offsets(a.users) }
+
+func (a *distinctAcc) value(u uint32, bx *boxer) any {
+	if a.off == nil {
+		a.finish()
 	}
-	s := a.small[u]
-	for _, y := range s {
-		if y == x {
-			return
-		}
-	}
-	if len(s) < smallLimit {
-		a.small[u] = append(s, x)
-		return
-	}
-	m := make(map[uint64]struct{}, 2*smallLimit)
-	for _, y := range s {
-		m[y] = struct{}{}
-	}
-	m[x] = struct{}{}
-	if a.big == nil {
-		a.big = map[uint32]map[uint64]struct{}{}
-	}
-	a.big[u] = m
-	a.small[u] = nil
+	return bx.int64(int64(a.off[u+1] - a.off[u]))
 }
 
-func (a *distinctAcc) value(u uint32) any {
-	if m, ok := a.big[u]; ok {
-		return int64(len(m))
+func (a *distinctAcc) partial(u uint32, bx *boxer) Partial {
+	if a.off == nil {
+		a.finish()
 	}
-	return int64(len(a.small[u]))
-}
-
-func (a *distinctAcc) partial(u uint32) Partial {
-	var vals []any
-	if m, ok := a.big[u]; ok {
-		for x := range m {
-			vals = append(vals, a.codec.decode(x))
-		}
-	} else {
-		for _, x := range a.small[u] {
-			vals = append(vals, a.codec.decode(x))
-		}
+	xs := slices.Clone(a.set.rx[a.off[u]:a.off[u+1]])
+	slices.SortFunc(xs, a.codec.cmp)
+	vals := make([]any, len(xs))
+	for i, x := range xs {
+		vals[i] = a.codec.decode(bx, x)
 	}
-	sortValues(vals, nil)
 	return Partial{N: int64(len(vals)), Values: vals}
 }
 
@@ -627,107 +607,95 @@ func (a *distinctAcc) merge(u uint32, p Partial) error {
 		if err != nil {
 			return err
 		}
-		a.insert(u, x)
+		a.set.push(u, x)
 	}
 	return nil
 }
 
 // ---- mode
 
-type modeCount struct {
-	x uint64
-	n int64
-}
-
+// modeAcc counts every (user, value) in a pairSet; every user's mode is
+// then found in one pass over the runs.
 type modeAcc struct {
-	field   int
-	codec   codec
-	small   [][]modeCount
-	big     map[uint32]map[uint64]int64
-	scratch []uint64
+	field  int
+	codec  codec
+	counts pairSet
+	users  int
+
+	// off, best: where every user's runs start and the run of its mode
+	// (-1: none), once done.
+	off  []int
+	best []int
 }
 
-func (a *modeAcc) grow(n int) { a.small = grow(a.small, n) }
+func (a *modeAcc) grow(n int) { a.users = n }
 
 func (a *modeAcc) add(b *batch, sel []int32, users []uint32) error {
-	c, err := b.col(a.field)
+	xs, err := b.codes(a.field)
 	if err != nil {
 		return err
 	}
-	a.scratch = a.codec.codes(c, sel, a.scratch)
-	for i, r := range sel {
-		a.insert(users[r], a.scratch[i], 1)
+	for _, r := range sel {
+		a.counts.push(users[r], xs[r])
 	}
+	a.counts.maybeCompact()
 	return nil
 }
 
-func (a *modeAcc) insert(u uint32, x uint64, n int64) {
-	if m, ok := a.big[u]; ok {
-		m[x] += n
-		return
-	}
-	s := a.small[u]
-	for i := range s {
-		if s[i].x == x {
-			s[i].n += n
-			return
+func (a *modeAcc) finish() {
+	a.off = a.counts.offsets(a.users)
+	a.best = make([]int, a.users)
+	rx, rc := a.counts.rx, a.counts.rc
+	if a.codec.typ == schemas.TypeInt64 || a.codec.typ == schemas.TypeTimestamp {
+		// The common case, with the comparison inlined.
+		for u := range a.users {
+			best := -1
+			for i := a.off[u]; i < a.off[u+1]; i++ {
+				if best < 0 || rc[i] > rc[best] || (rc[i] == rc[best] && int64(rx[i]) < int64(rx[best])) {
+					best = i
+				}
+			}
+			a.best[u] = best
 		}
-	}
-	if len(s) < smallLimit {
-		a.small[u] = append(s, modeCount{x, n})
 		return
 	}
-	m := make(map[uint64]int64, 2*smallLimit)
-	for _, y := range s {
-		m[y.x] = y.n
+	for u := range a.users {
+		best := -1
+		for i := a.off[u]; i < a.off[u+1]; i++ {
+			if best < 0 || rc[i] > rc[best] || (rc[i] == rc[best] && a.codec.less(rx[i], rx[best])) {
+				best = i
+			}
+		}
+		a.best[u] = best
 	}
-	m[x] += n
-	if a.big == nil {
-		a.big = map[uint32]map[uint64]int64{}
-	}
-	a.big[u] = m
-	a.small[u] = nil
 }
 
-func (a *modeAcc) value(u uint32) any {
-	var best uint64
-	var bestN int64
-	consider := func(x uint64, n int64) {
-		if n > bestN || (n == bestN && a.codec.less(x, best)) {
-			best, bestN = x, n
-		}
+func (a *modeAcc) value(u uint32, bx *boxer) any {
+	if a.off == nil {
+		a.finish()
 	}
-	if m, ok := a.big[u]; ok {
-		for x, n := range m {
-			consider(x, n)
-		}
-	} else {
-		for _, c := range a.small[u] {
-			consider(c.x, c.n)
-		}
-	}
-	if bestN == 0 {
+	if a.best[u] < 0 {
 		return nil
 	}
-	return a.codec.decode(best)
+	return a.codec.decode(bx, a.counts.rx[a.best[u]])
 }
 
-func (a *modeAcc) partial(u uint32) Partial {
-	var vals []any
-	var counts []int64
-	if m, ok := a.big[u]; ok {
-		for x, n := range m {
-			vals, counts = append(vals, a.codec.decode(x)), append(counts, n)
-		}
-	} else {
-		for _, c := range a.small[u] {
-			vals, counts = append(vals, a.codec.decode(c.x)), append(counts, c.n)
-		}
+func (a *modeAcc) partial(u uint32, bx *boxer) Partial {
+	if a.off == nil {
+		a.finish()
 	}
-	sortValues(vals, counts)
+	lo, hi := a.off[u], a.off[u+1]
+	idx := make([]int, hi-lo)
+	for i := range idx {
+		idx[i] = lo + i
+	}
+	rx, rc := a.counts.rx, a.counts.rc
+	slices.SortFunc(idx, func(i, j int) int { return a.codec.cmp(rx[i], rx[j]) })
+	vals, counts := make([]any, len(idx)), make([]int64, len(idx))
 	var total int64
-	for _, n := range counts {
-		total += n
+	for k, i := range idx {
+		vals[k], counts[k] = a.codec.decode(bx, rx[i]), rc[i]
+		total += rc[i]
 	}
 	return Partial{N: total, Values: vals, Counts: counts}
 }
@@ -741,7 +709,7 @@ func (a *modeAcc) merge(u uint32, p Partial) error {
 		if err != nil {
 			return err
 		}
-		a.insert(u, x, p.Counts[i])
+		a.counts.pushN(u, x, p.Counts[i])
 	}
 	return nil
 }

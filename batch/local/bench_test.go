@@ -20,6 +20,7 @@ import (
 var (
 	benchEvents = flag.Int("bench.events", 2_000_000, "events in BenchmarkLocalCompute (the target figure is for 20M)")
 	benchUsers  = flag.Int("bench.users", 100_000, "users in BenchmarkLocalCompute (the target figure is for 1M)")
+	benchShards = flag.Int("bench.shards", 0, "shards in BenchmarkLocalCompute (0: one per core)")
 )
 
 // benchRecords builds n events of any catalog straight into Arrow columns
@@ -93,20 +94,31 @@ func BenchmarkLocalCompute(b *testing.B) {
 	cutoff := start + 10*86_400_000
 	for _, name := range []string{"taobao", "ecommerce"} {
 		cat := schemas.MustLoad("../../schemas/catalogs/" + name + ".yaml")
-		recs := benchRecords(b, cat, *benchEvents, *benchUsers, start)
-		src := func(_ context.Context, fn func(arrow.RecordBatch) error) error {
-			for _, r := range recs {
-				if err := fn(r); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
 		b.Run(name, func(b *testing.B) {
+			// Generated here so that -bench can pick one catalog.
+			recs := benchRecords(b, cat, *benchEvents, *benchUsers, start)
+			defer func() {
+				for _, r := range recs {
+					r.Release()
+				}
+			}()
+			src := func(_ context.Context, fn func(arrow.RecordBatch) error) error {
+				for _, r := range recs {
+					if err := fn(r); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
 			b.ReportAllocs()
+			b.ResetTimer()
 			cpu0 := cpuTime()
 			for b.Loop() {
-				res, err := Compute(context.Background(), cat, cutoff, src, nil)
+				shards := *benchShards
+				if shards <= 0 {
+					shards = defaultShards()
+				}
+				res, err := compute(context.Background(), cat, cutoff, src, nil, shards)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -119,8 +131,5 @@ func BenchmarkLocalCompute(b *testing.B) {
 			// the per-core figure, robust against a busy machine.
 			b.ReportMetric(float64(*benchEvents)*float64(b.N)/(cpuTime()-cpu0).Seconds(), "events/cpu-s")
 		})
-		for _, r := range recs {
-			r.Release()
-		}
 	}
 }

@@ -49,10 +49,26 @@ type batch struct {
 	cat  *schemas.Catalog
 	// fieldCol maps a field index to its column in rec.
 	fieldCol []int
+	// codes caches the value codes of fields by field index (see codec).
+	codes_ [][]uint64
+	strs   *interner
+	bufs   *colBufs
 }
 
-func newBatch(cat *schemas.Catalog, rec arrow.RecordBatch, fieldCol []int) (*batch, error) {
-	b := &batch{rec: rec, n: int(rec.NumRows()), cat: cat, cols: make([]*vec, len(cat.Fields)), fieldCol: fieldCol}
+// colBufs are the buffers of materialized columns, reused batch after
+// batch (a batch need not outlive the call that aggregates it).
+type colBufs struct {
+	s [][]string
+	b [][]bool
+	c [][]uint64
+}
+
+func newColBufs(n int) *colBufs {
+	return &colBufs{s: make([][]string, n), b: make([][]bool, n), c: make([][]uint64, n)}
+}
+
+func newBatch(cat *schemas.Catalog, rec arrow.RecordBatch, fieldCol []int, strs *interner, bufs *colBufs) (*batch, error) {
+	b := &batch{rec: rec, n: int(rec.NumRows()), cat: cat, cols: make([]*vec, len(cat.Fields)), fieldCol: fieldCol, strs: strs, bufs: bufs}
 	tv, err := b.col(cat.Time)
 	if err != nil {
 		return nil, err
@@ -132,12 +148,14 @@ func (b *batch) col(f int) (*vec, error) {
 		if !ok {
 			return nil, fmt.Errorf("column %s is %s, want bool", field.Name, arr.DataType())
 		}
-		v.b = make([]bool, b.n)
+		v.b = grow(b.bufs.b[f][:0], b.n)
+		b.bufs.b[f] = v.b
 		for i := range v.b {
 			v.b[i] = a.Value(i)
 		}
 	case schemas.TypeString:
-		v.s = make([]string, b.n)
+		v.s = grow(b.bufs.s[f][:0], b.n)
+		b.bufs.s[f] = v.s
 		switch a := arr.(type) {
 		case *array.String:
 			for i := range v.s {
@@ -163,4 +181,50 @@ func (b *batch) col(f int) (*vec, error) {
 	}
 	b.cols[f] = v
 	return v, nil
+}
+
+// codes returns the value code of every row of field f (see codec):
+// int64 and timestamps as their bits, floats as their bits with -0 folded,
+// bools as 0/1 and strings as interned ids, computed once per batch.
+func (b *batch) codes(f int) ([]uint64, error) {
+	if b.codes_ == nil {
+		b.codes_ = make([][]uint64, len(b.cat.Fields))
+	}
+	if xs := b.codes_[f]; xs != nil {
+		return xs, nil
+	}
+	v, err := b.col(f)
+	if err != nil {
+		return nil, err
+	}
+	var out []uint64
+	switch b.cat.Fields[f].Type {
+	case schemas.TypeInt64, schemas.TypeTimestamp:
+		if len(v.i) > 0 {
+			out = unsafe.Slice((*uint64)(unsafe.Pointer(&v.i[0])), len(v.i))
+		} else {
+			out = []uint64{}
+		}
+	case schemas.TypeFloat64:
+		out = grow(b.bufs.c[f][:0], b.n)
+		b.bufs.c[f] = out
+		for i, x := range v.f {
+			out[i] = floatCode(x)
+		}
+	case schemas.TypeBool:
+		out = grow(b.bufs.c[f][:0], b.n)
+		b.bufs.c[f] = out
+		for i, x := range v.b {
+			out[i] = 0
+			if x {
+				out[i] = 1
+			}
+		}
+	case schemas.TypeString:
+		out = grow(b.bufs.c[f][:0], b.n)
+		b.bufs.c[f] = out
+		b.strs.codes(v.s, b.cat.Fields[f].Enum, out)
+	}
+	b.codes_[f] = out
+	return out, nil
 }

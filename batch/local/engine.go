@@ -4,19 +4,25 @@
 // schemas/reference, fast enough to recompute tens of millions of events
 // per minute on one core.
 //
-// How it works: every user gets a dense index (one hash lookup per event);
-// each aggregate tag keeps typed accumulator slices indexed by it (counts,
-// sums, min/max, first/last with their (time, partition, offset), small
-// per-user sets and value counts for count_distinct and mode). Where
-// filters are evaluated column by column over the batch (see filter.go),
-// once per distinct filter and window start, into a selection vector that
-// the tags sharing it consume.
+// How it works: users are split by a hash of their key over shards, one
+// per core, aggregated concurrently batch by batch; the columns, where
+// filters and value codes of a batch are computed once, before the shards
+// run. Within a shard every user gets a dense index (an array or hash
+// lookup per event); each aggregate tag keeps one typed struct per user
+// (count, sum, min/max, first/last with its (time, partition, offset)),
+// and count_distinct and mode append (user, value code) pairs that are
+// sorted and folded in bulk (see pairs.go), never looked up per event.
+// Where filters are evaluated column by column over the batch (see
+// filter.go), once per distinct filter, into selection vectors that the
+// tags sharing a filter and window start consume. Values are boxed into
+// the Result without one allocation per value (see box.go).
 //
 // When the catalog has an event-id field, the input is read twice: the
 // first pass finds, for every (key, id), the first event by (time,
-// partition, offset), the second aggregates only those. Duplicates are
-// therefore resolved among the events given; events the caller passes only
-// for that purpose (older than every window) are not aggregated.
+// partition, offset) (see dedup.go), the second aggregates only those.
+// Duplicates are therefore resolved among the events given; events the
+// caller passes only for that purpose (older than every window) are not
+// aggregated.
 //
 // A [State] carries the mergeable partials of the lifetime tags, so that a
 // later run can start from a snapshot's state (the base, as of C₀) and
@@ -26,10 +32,15 @@ package local
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -38,7 +49,8 @@ import (
 
 // Source yields the record batches of the events to aggregate. It may be
 // called more than once (twice when the catalog has an id field) and must
-// yield the same batches each time. A batch need not outlive fn.
+// yield the same batches in the same order each time (a difference is
+// reported as an error). A batch need not outlive fn.
 type Source func(ctx context.Context, fn func(arrow.RecordBatch) error) error
 
 // Result is the outcome of a computation.
@@ -58,7 +70,11 @@ type Result struct {
 // base.Cutoff; the caller must then give every event in [base.Cutoff,
 // cutoff) and, for the windowed tags, [cutoff − longest window, cutoff).
 func Compute(ctx context.Context, cat *schemas.Catalog, cutoff schemas.Timestamp, src Source, base *State) (*Result, error) {
-	e, err := New(cat, cutoff, base)
+	return compute(ctx, cat, cutoff, src, base, defaultShards())
+}
+
+func compute(ctx context.Context, cat *schemas.Catalog, cutoff schemas.Timestamp, src Source, base *State, shards int) (*Result, error) {
+	e, err := newEngine(cat, cutoff, base, shards)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +98,7 @@ type group struct {
 }
 
 // Engine aggregates record batches. Use it as Compute does: Observe every
-// batch when Dedup is true, then Add every batch, then Result.
+// batch when Dedup is true, then Add every batch, then Result once.
 type Engine struct {
 	cat    *schemas.Catalog
 	cutoff int64
@@ -91,45 +107,50 @@ type Engine struct {
 	presentLo int64
 	// minLo is the earliest event time any tag (or presence) needs.
 	minLo  int64
-	base   *State
-	accs   []acc
 	groups []group
 	strs   *interner
-
-	intKeys map[int64]uint32
-	strKeys map[string]uint32
-	keys    []any
-	present []bool
-
-	dedupInt map[idKey[int64]]winner
-	dedupStr map[idKey[string]]winner
+	bufs   *colBufs
+	shards []*shard
+	seed   maphash.Seed
 
 	schema   *arrow.Schema
 	fieldCol []int
 
-	users   []uint32
-	keep    []bool
+	// Per batch: every row's user (in its shard), whether it counts, the
+	// rows of every shard and the mask of every group.
+	users     []uint32
+	keep      []bool
+	shardRows [][]int32
+	masks     [][]bool
+	scanned   int64
+}
+
+// shard holds the users whose key hashes to it, and their aggregates.
+type shard struct {
+	e       *Engine
+	accs    []acc
+	intKeys *intIndex
+	strKeys map[string]uint32
+	// ikeys or skeys: the key of every user index.
+	ikeys   []int64
+	skeys   []string
+	nusers  int
+	present []bool
+	dedup   *dedup
 	sel     []int32
 	rows    int64
-	scanned int64
-}
-
-type idKey[T int64 | string] struct {
-	u  uint32
-	id T
-}
-
-type winner struct {
-	t     int64
-	p     int32
-	o     int64
-	taken bool
 }
 
 // New prepares an engine for a catalog and cutoff, optionally starting
-// the lifetime tags from base.
+// the lifetime tags from base. It uses one shard per core.
 func New(cat *schemas.Catalog, cutoff schemas.Timestamp, base *State) (*Engine, error) {
-	e := &Engine{cat: cat, cutoff: int64(cutoff), strs: newInterner(), accs: make([]acc, len(cat.Tags)), minLo: math.MaxInt64}
+	return newEngine(cat, cutoff, base, defaultShards())
+}
+
+func defaultShards() int { return min(runtime.GOMAXPROCS(0), 8) }
+
+func newEngine(cat *schemas.Catalog, cutoff schemas.Timestamp, base *State, shards int) (*Engine, error) {
+	e := &Engine{cat: cat, cutoff: int64(cutoff), strs: newInterner(), bufs: newColBufs(len(cat.Fields)), minLo: math.MaxInt64, seed: maphash.MakeSeed()}
 	lifeLo := int64(math.MinInt64)
 	if base != nil {
 		if err := base.Check(cat); err != nil {
@@ -139,7 +160,6 @@ func New(cat *schemas.Catalog, cutoff schemas.Timestamp, base *State) (*Engine, 
 			return nil, fmt.Errorf("base snapshot %s is after the cutoff %s", base.Cutoff, cutoff)
 		}
 		lifeLo = int64(base.Cutoff)
-		e.base = base
 	}
 	e.presentLo = math.MinInt64
 	if !cat.HasLifetime() {
@@ -149,40 +169,48 @@ func New(cat *schemas.Catalog, cutoff schemas.Timestamp, base *State) (*Engine, 
 	if base != nil {
 		e.minLo = min(lifeLo, int64(cutoff)-cat.LongestWindow())
 	}
-	switch cat.KeyField().Type {
-	case schemas.TypeInt64:
-		e.intKeys = map[int64]uint32{}
-	case schemas.TypeString:
-		e.strKeys = map[string]uint32{}
-	default:
-		return nil, fmt.Errorf("key field %s is %s, want int64 or string", cat.KeyField().Name, cat.KeyField().Type)
+	if t := cat.KeyField().Type; t != schemas.TypeInt64 && t != schemas.TypeString {
+		return nil, fmt.Errorf("key field %s is %s, want int64 or string", cat.KeyField().Name, t)
+	}
+	if cat.ID >= 0 {
+		if t := cat.Fields[cat.ID].Type; t != schemas.TypeInt64 && t != schemas.TypeString {
+			return nil, fmt.Errorf("id field %s is %s, want int64 or string", cat.Fields[cat.ID].Name, t)
+		}
 	}
 	for i := range cat.Tags {
 		t := &cat.Tags[i]
 		if t.IsRule() {
 			continue
 		}
-		a, err := newAcc(cat, t, e.strs)
-		if err != nil {
-			return nil, err
-		}
-		e.accs[i] = a
 		lo := lifeLo
 		if t.Window > 0 {
 			lo = int64(cutoff) - t.Window
 		}
 		e.addToGroup(lo, t.Where, i)
 	}
-	if cat.ID >= 0 {
-		switch cat.Fields[cat.ID].Type {
-		case schemas.TypeInt64:
-			e.dedupInt = map[idKey[int64]]winner{}
-		case schemas.TypeString:
-			e.dedupStr = map[idKey[string]]winner{}
-		default:
-			return nil, fmt.Errorf("id field %s is %s, want int64 or string", cat.Fields[cat.ID].Name, cat.Fields[cat.ID].Type)
+	for range max(shards, 1) {
+		s := &shard{e: e, accs: make([]acc, len(cat.Tags))}
+		if cat.KeyField().Type == schemas.TypeInt64 {
+			s.intKeys = newIntIndex()
+		} else {
+			s.strKeys = map[string]uint32{}
 		}
+		for i := range cat.Tags {
+			if cat.Tags[i].IsRule() {
+				continue
+			}
+			a, err := newAcc(cat, &cat.Tags[i], e.strs)
+			if err != nil {
+				return nil, err
+			}
+			s.accs[i] = a
+		}
+		if cat.ID >= 0 {
+			s.dedup = newDedup(cat.Fields[cat.ID].Type == schemas.TypeString)
+		}
+		e.shards = append(e.shards, s)
 	}
+	e.shardRows = make([][]int32, len(e.shards))
 	if base != nil {
 		if err := e.loadBase(base); err != nil {
 			return nil, err
@@ -211,13 +239,21 @@ func sameWhere(a, b *schemas.Expr) bool {
 
 func (e *Engine) loadBase(base *State) error {
 	for i, k := range base.Keys {
-		u, err := e.userOf(k)
+		var sh int
+		switch x := k.(type) {
+		case int64:
+			sh = e.intShard(x)
+		case string:
+			sh = e.strShard(x)
+		}
+		s := e.shards[sh]
+		u, err := s.userOf(k)
 		if err != nil {
 			return fmt.Errorf("base snapshot: %w", err)
 		}
-		e.present[u] = true
+		s.present[u] = true
 		for j, t := range base.Tags {
-			if err := e.accs[t].merge(u, base.Partials[i][j]); err != nil {
+			if err := s.accs[t].merge(u, base.Partials[i][j]); err != nil {
 				return fmt.Errorf("base snapshot: key %v tag %s: %w", k, e.cat.Tags[t].Name, err)
 			}
 		}
@@ -225,66 +261,79 @@ func (e *Engine) loadBase(base *State) error {
 	return nil
 }
 
-// userOf returns the dense index of a boxed key, adding it if new.
-func (e *Engine) userOf(k any) (uint32, error) {
-	switch x := k.(type) {
-	case int64:
-		if e.intKeys != nil {
-			return e.intUser(x), nil
-		}
-	case string:
-		if e.strKeys != nil {
-			return e.strUser(x), nil
-		}
+func (e *Engine) intShard(k int64) int {
+	if len(e.shards) == 1 {
+		return 0
 	}
-	return 0, fmt.Errorf("key %v is %T, want %s", k, k, e.cat.KeyField().Type)
+	return int((mix64(uint64(k)) >> 32) % uint64(len(e.shards)))
 }
 
-func (e *Engine) intUser(k int64) uint32 {
-	if u, ok := e.intKeys[k]; ok {
-		return u
+func (e *Engine) strShard(k string) int {
+	if len(e.shards) == 1 {
+		return 0
 	}
-	u := uint32(len(e.keys))
-	e.intKeys[k] = u
-	e.keys = append(e.keys, k)
-	e.growUsers()
+	return int((maphash.String(e.seed, k) >> 32) % uint64(len(e.shards)))
+}
+
+// userOf returns the dense index of a boxed key, adding it if new.
+func (s *shard) userOf(k any) (uint32, error) {
+	switch x := k.(type) {
+	case int64:
+		if s.intKeys != nil {
+			return s.intUser(x), nil
+		}
+	case string:
+		if s.strKeys != nil {
+			return s.strUser(x), nil
+		}
+	}
+	return 0, fmt.Errorf("key %v is %T, want %s", k, k, s.e.cat.KeyField().Type)
+}
+
+func (s *shard) intUser(k int64) uint32 {
+	u, isNew := s.intKeys.lookup(k, uint32(s.nusers))
+	if isNew {
+		s.ikeys = append(s.ikeys, k)
+		s.nusers++
+		s.growUsers()
+	}
 	return u
 }
 
-func (e *Engine) strUser(k string) uint32 {
-	if u, ok := e.strKeys[k]; ok {
+func (s *shard) strUser(k string) uint32 {
+	if u, ok := s.strKeys[k]; ok {
 		return u
 	}
 	k = strings.Clone(k)
-	u := uint32(len(e.keys))
-	e.strKeys[k] = u
-	e.keys = append(e.keys, k)
-	e.growUsers()
+	u := uint32(s.nusers)
+	s.nusers++
+	s.strKeys[k] = u
+	s.skeys = append(s.skeys, k)
+	s.growUsers()
 	return u
 }
 
-func (e *Engine) growUsers() {
-	n := len(e.keys)
-	if n <= len(e.present) {
+func (s *shard) growUsers() {
+	n := s.nusers
+	if n <= len(s.present) {
 		return
 	}
-	e.present = grow(e.present, n)
-	c := cap(e.present)
-	for _, a := range e.accs {
+	s.present = grow(s.present, n)
+	c := cap(s.present)
+	for _, a := range s.accs {
 		if a != nil {
 			a.grow(c)
 		}
 	}
-	e.present = e.present[:c]
+	s.present = s.present[:c]
 }
 
 // Dedup reports whether the catalog has an id field, so that every batch
 // must go through Observe before any goes through Add.
 func (e *Engine) Dedup() bool { return e.cat.ID >= 0 }
 
-// prepare resolves the batch's columns and the user index of every row
-// before the cutoff and at or after lo (other rows get no user).
-func (e *Engine) prepare(rec arrow.RecordBatch, lo int64) (*batch, error) {
+// prepare resolves the batch's columns and splits its rows by shard.
+func (e *Engine) prepare(rec arrow.RecordBatch) (*batch, error) {
 	if rec.Schema() != e.schema {
 		fc, err := fieldColumns(e.cat, rec.Schema())
 		if err != nil {
@@ -292,7 +341,7 @@ func (e *Engine) prepare(rec arrow.RecordBatch, lo int64) (*batch, error) {
 		}
 		e.schema, e.fieldCol = rec.Schema(), fc
 	}
-	b, err := newBatch(e.cat, rec, e.fieldCol)
+	b, err := newBatch(e.cat, rec, e.fieldCol, e.strs, e.bufs)
 	if err != nil {
 		return nil, err
 	}
@@ -300,22 +349,66 @@ func (e *Engine) prepare(rec arrow.RecordBatch, lo int64) (*batch, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.users = grow(e.users[:0], b.n)
-	hi := e.cutoff
-	if e.intKeys != nil {
-		for r, t := range b.ts {
-			if t >= lo && t < hi {
-				e.users[r] = e.intUser(key.i[r])
-			}
+	for i := range e.shardRows {
+		e.shardRows[i] = e.shardRows[i][:0]
+	}
+	switch {
+	case len(e.shards) == 1:
+		rows := e.shardRows[0]
+		for r := range b.n {
+			rows = append(rows, int32(r))
 		}
-	} else {
-		for r, t := range b.ts {
-			if t >= lo && t < hi {
-				e.users[r] = e.strUser(key.s[r])
-			}
+		e.shardRows[0] = rows
+	case key.i != nil:
+		for r, k := range key.i {
+			sh := e.intShard(k)
+			e.shardRows[sh] = append(e.shardRows[sh], int32(r))
+		}
+	default:
+		for r, k := range key.s {
+			sh := e.strShard(k)
+			e.shardRows[sh] = append(e.shardRows[sh], int32(r))
 		}
 	}
+	e.users = grow(e.users[:0], b.n)
 	return b, nil
+}
+
+// run calls fn for every shard, concurrently when there are several.
+func (e *Engine) run(fn func(i int, s *shard) error) error {
+	if len(e.shards) == 1 {
+		return fn(0, e.shards[0])
+	}
+	errs := make([]error, len(e.shards))
+	var wg sync.WaitGroup
+	for i, s := range e.shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn(i, s)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// resolveUsers sets users[r] for the given rows before the cutoff and at
+// or after lo (other rows get no user).
+func (s *shard) resolveUsers(b *batch, key *vec, rows []int32, users []uint32, lo int64) {
+	hi := s.e.cutoff
+	if s.intKeys != nil {
+		for _, r := range rows {
+			if t := b.ts[r]; t >= lo && t < hi {
+				users[r] = s.intUser(key.i[r])
+			}
+		}
+		return
+	}
+	for _, r := range rows {
+		if t := b.ts[r]; t >= lo && t < hi {
+			users[r] = s.strUser(key.s[r])
+		}
+	}
 }
 
 // Observe records the candidate first event of every (key, id) in the
@@ -324,7 +417,11 @@ func (e *Engine) Observe(rec arrow.RecordBatch) error {
 	if !e.Dedup() {
 		return nil
 	}
-	b, err := e.prepare(rec, math.MinInt64)
+	b, err := e.prepare(rec)
+	if err != nil {
+		return err
+	}
+	key, err := b.col(e.cat.Key)
 	if err != nil {
 		return err
 	}
@@ -332,25 +429,49 @@ func (e *Engine) Observe(rec arrow.RecordBatch) error {
 	if err != nil {
 		return err
 	}
-	for r, t := range b.ts {
-		if t >= e.cutoff {
+	return e.run(func(i int, s *shard) error {
+		rows := e.shardRows[i]
+		s.resolveUsers(b, key, rows, e.users, math.MinInt64)
+		s.dedup.observe(b, rows, id, e.users, e.cutoff)
+		return nil
+	})
+}
+
+// materialize computes, before the shards run, every column, value code
+// and filter mask they read, so that they only read the batch.
+func (e *Engine) materialize(b *batch) error {
+	for i := range e.cat.Tags {
+		t := &e.cat.Tags[i]
+		if t.IsRule() || t.Of < 0 {
 			continue
 		}
-		w := winner{t: t, p: b.part[r], o: b.off[r]}
-		if e.dedupInt != nil {
-			k := idKey[int64]{e.users[r], id.i[r]}
-			if old, ok := e.dedupInt[k]; !ok || before(w.t, w.p, w.o, old.t, old.p, old.o) {
-				e.dedupInt[k] = w
+		if _, err := b.col(t.Of); err != nil {
+			return err
+		}
+		if t.Agg == schemas.AggCountDistinct || t.Agg == schemas.AggMode || e.cat.Fields[t.Of].Type == schemas.TypeString {
+			if _, err := b.codes(t.Of); err != nil {
+				return err
 			}
+		}
+	}
+	e.masks = grow(e.masks[:0], len(e.groups))
+	done := map[string][]bool{}
+	for gi := range e.groups {
+		g := &e.groups[gi]
+		e.masks[gi] = nil
+		if g.where == nil {
 			continue
 		}
-		k := idKey[string]{e.users[r], id.s[r]}
-		if old, ok := e.dedupStr[k]; !ok {
-			k.id = strings.Clone(k.id)
-			e.dedupStr[k] = w
-		} else if before(w.t, w.p, w.o, old.t, old.p, old.o) {
-			e.dedupStr[k] = w
+		mask, ok := done[g.where.Source]
+		if !ok {
+			v, err := evalNode(b, g.where.Root)
+			if err != nil {
+				return fmt.Errorf("where %q: %w", g.where.Source, err)
+			}
+			mask = v.mask(b.n)
+			done[g.where.Source] = mask
 		}
+		e.masks[gi] = mask
 	}
 	return nil
 }
@@ -358,7 +479,7 @@ func (e *Engine) Observe(rec arrow.RecordBatch) error {
 // Add aggregates one record batch.
 func (e *Engine) Add(rec arrow.RecordBatch) error {
 	e.scanned += rec.NumRows()
-	b, err := e.prepare(rec, e.minLo)
+	b, err := e.prepare(rec)
 	if err != nil {
 		return err
 	}
@@ -367,42 +488,46 @@ func (e *Engine) Add(rec arrow.RecordBatch) error {
 	for r, t := range b.ts {
 		e.keep[r] = t >= lo && t < hi
 	}
-	if e.Dedup() {
-		if err := e.dropDuplicates(b); err != nil {
+	key, err := b.col(e.cat.Key)
+	if err != nil {
+		return err
+	}
+	if err := e.materialize(b); err != nil {
+		return err
+	}
+	return e.run(func(i int, s *shard) error { return s.add(b, key, e.shardRows[i]) })
+}
+
+// add aggregates the rows of a batch that belong to the shard.
+func (s *shard) add(b *batch, key *vec, rows []int32) error {
+	e := s.e
+	if s.dedup != nil {
+		if err := s.dedup.keep(b, rows, e.users, e.keep); err != nil {
 			return err
 		}
+	} else {
+		s.resolveUsers(b, key, rows, e.users, e.minLo)
 	}
-	for r, t := range b.ts {
+	for _, r := range rows {
 		if e.keep[r] {
-			e.rows++
-			if t >= e.presentLo {
-				e.present[e.users[r]] = true
+			s.rows++
+			if b.ts[r] >= e.presentLo {
+				s.present[e.users[r]] = true
 			}
 		}
 	}
-	masks := map[string][]bool{}
 	for gi := range e.groups {
 		g := &e.groups[gi]
-		var mask []bool
-		if g.where != nil {
-			if mask = masks[g.where.Source]; mask == nil {
-				v, err := evalNode(b, g.where.Root)
-				if err != nil {
-					return fmt.Errorf("where %q: %w", g.where.Source, err)
-				}
-				mask = v.mask(b.n)
-				masks[g.where.Source] = mask
+		mask := e.masks[gi]
+		sel := s.sel[:0]
+		for _, r := range rows {
+			if e.keep[r] && b.ts[r] >= g.lo && (mask == nil || mask[r]) {
+				sel = append(sel, r)
 			}
 		}
-		sel := e.sel[:0]
-		for r, t := range b.ts {
-			if e.keep[r] && t >= g.lo && (mask == nil || mask[r]) {
-				sel = append(sel, int32(r))
-			}
-		}
-		e.sel = sel
+		s.sel = sel
 		for _, ti := range g.tags {
-			if err := e.accs[ti].add(b, sel, e.users); err != nil {
+			if err := s.accs[ti].add(b, sel, e.users); err != nil {
 				return fmt.Errorf("tag %s: %w", e.cat.Tags[ti].Name, err)
 			}
 		}
@@ -410,79 +535,132 @@ func (e *Engine) Add(rec arrow.RecordBatch) error {
 	return nil
 }
 
-func (e *Engine) dropDuplicates(b *batch) error {
-	id, err := b.col(e.cat.ID)
-	if err != nil {
-		return err
-	}
-	for r := range b.ts {
-		if !e.keep[r] {
-			continue
-		}
-		var w winner
-		var ok bool
-		if e.dedupInt != nil {
-			k := idKey[int64]{e.users[r], id.i[r]}
-			if w, ok = e.dedupInt[k]; ok && !w.taken && w.t == b.ts[r] && w.p == b.part[r] && w.o == b.off[r] {
-				w.taken = true
-				e.dedupInt[k] = w
-				continue
-			}
-		} else {
-			k := idKey[string]{e.users[r], id.s[r]}
-			if w, ok = e.dedupStr[k]; ok && !w.taken && w.t == b.ts[r] && w.p == b.part[r] && w.o == b.off[r] {
-				w.taken = true
-				e.dedupStr[k] = w
-				continue
-			}
-		}
-		if !ok {
-			return fmt.Errorf("an event of key %v (row %d) was not observed before it was added", e.keys[e.users[r]], r)
-		}
-		e.keep[r] = false
-	}
-	return nil
+// ref names one user of one shard.
+type ref struct {
+	shard int
+	u     uint32
 }
 
 // Result assembles the profiles (and the lifetime state) of every user
-// with an event in some window, sorted by key.
+// with an event in some window, sorted by key. It ends the engine's use.
 func (e *Engine) Result() *Result {
-	var users []uint32
-	for u := range e.keys {
-		if e.present[u] {
-			users = append(users, uint32(u))
+	e.strs.rank()
+	// Every shard's present users sorted by key, then merged.
+	lists := make([][]uint32, len(e.shards))
+	_ = e.run(func(i int, s *shard) error {
+		var users []uint32
+		if s.intKeys != nil && s.intKeys.n == 0 {
+			// Every key is in the direct array: scanning it yields the
+			// users in key order.
+			for _, v := range s.intKeys.direct {
+				if v != 0 && s.present[v-1] {
+					users = append(users, v-1)
+				}
+			}
+			lists[i] = users
+			return nil
 		}
+		for u := range s.nusers {
+			if s.present[u] {
+				users = append(users, uint32(u))
+			}
+		}
+		if s.intKeys != nil {
+			slices.SortFunc(users, func(a, b uint32) int { return cmp.Compare(s.ikeys[a], s.ikeys[b]) })
+		} else {
+			slices.SortFunc(users, func(a, b uint32) int { return strings.Compare(s.skeys[a], s.skeys[b]) })
+		}
+		lists[i] = users
+		return nil
+	})
+	order := e.mergeByKey(lists)
+	n := len(order)
+	nt := len(e.cat.Tags)
+	var rows int64
+	for _, s := range e.shards {
+		rows += s.rows
 	}
-	if e.intKeys != nil {
-		slices.SortFunc(users, func(a, b uint32) int { return cmp.Compare(e.keys[a].(int64), e.keys[b].(int64)) })
+	res := &Result{Profiles: make([]schemas.Profile, n), Rows: rows, Scanned: e.scanned}
+	keys := make([]any, n)
+	if e.cat.KeyField().Type == schemas.TypeInt64 {
+		sorted := make([]int64, n)
+		for i, r := range order {
+			sorted[i] = e.shards[r.shard].ikeys[r.u]
+			keys[i] = boxAt(int64Type, unsafe.Pointer(&sorted[i]))
+		}
 	} else {
-		slices.SortFunc(users, func(a, b uint32) int { return strings.Compare(e.keys[a].(string), e.keys[b].(string)) })
+		for i, r := range order {
+			keys[i] = boxAt(stringType, unsafe.Pointer(&e.shards[r.shard].skeys[r.u]))
+		}
 	}
-	res := &Result{Profiles: make([]schemas.Profile, len(users)), Rows: e.rows, Scanned: e.scanned}
 	life := LifetimeTags(e.cat)
+	var partials []Partial
 	if len(life) > 0 {
-		res.State = &State{Cutoff: schemas.Timestamp(e.cutoff), Tags: life, Keys: make([]any, len(users)), Partials: make([][]Partial, len(users))}
+		res.State = &State{Cutoff: schemas.Timestamp(e.cutoff), Tags: life, Keys: keys, Partials: make([][]Partial, n)}
+		partials = make([]Partial, n*len(life))
 	}
-	vals := make([]any, len(users)*len(e.cat.Tags))
-	for i, u := range users {
-		p := schemas.Profile{Key: e.keys[u], Values: vals[i*len(e.cat.Tags) : (i+1)*len(e.cat.Tags) : (i+1)*len(e.cat.Tags)]}
-		for t, a := range e.accs {
-			if a != nil {
-				p.Values[t] = a.value(u)
+	vals := make([]any, n*nt)
+	// Positions of every shard's users in the result.
+	pos := make([][]int, len(e.shards))
+	for i, r := range order {
+		pos[r.shard] = append(pos[r.shard], i)
+	}
+	_ = e.run(func(si int, s *shard) error {
+		bx := &boxer{}
+		users := lists[si]
+		for k, u := range users {
+			i := pos[si][k]
+			v := vals[i*nt : (i+1)*nt : (i+1)*nt]
+			for t, a := range s.accs {
+				if a != nil {
+					v[t] = a.value(u, bx)
+				}
+			}
+			for _, t := range e.cat.RuleOrder {
+				v[t] = e.cat.Tags[t].Rule.Eval(v)
+			}
+			res.Profiles[i] = schemas.Profile{Key: keys[i], Values: v}
+			if res.State != nil {
+				row := partials[i*len(life) : (i+1)*len(life) : (i+1)*len(life)]
+				for j, t := range life {
+					row[j] = s.accs[t].partial(u, bx)
+				}
+				res.State.Partials[i] = row
 			}
 		}
-		for _, t := range e.cat.RuleOrder {
-			p.Values[t] = e.cat.Tags[t].Rule.Eval(p.Values)
-		}
-		res.Profiles[i] = p
-		if res.State != nil {
-			res.State.Keys[i] = p.Key
-			row := make([]Partial, len(life))
-			for j, t := range life {
-				row[j] = e.accs[t].partial(u)
-			}
-			res.State.Partials[i] = row
-		}
-	}
+		return nil
+	})
 	return res
+}
+
+// mergeByKey merges the shards' user lists, each sorted by key.
+func (e *Engine) mergeByKey(lists [][]uint32) []ref {
+	total := 0
+	for _, l := range lists {
+		total += len(l)
+	}
+	out := make([]ref, 0, total)
+	next := make([]int, len(lists))
+	less := func(a, b ref) bool {
+		sa, sb := e.shards[a.shard], e.shards[b.shard]
+		if sa.intKeys != nil {
+			return sa.ikeys[a.u] < sb.ikeys[b.u]
+		}
+		return sa.skeys[a.u] < sb.skeys[b.u]
+	}
+	for len(out) < total {
+		best := ref{shard: -1}
+		for si, l := range lists {
+			if next[si] == len(l) {
+				continue
+			}
+			c := ref{shard: si, u: l[next[si]]}
+			if best.shard < 0 || less(c, best) {
+				best = c
+			}
+		}
+		out = append(out, best)
+		next[best.shard]++
+	}
+	return out
 }

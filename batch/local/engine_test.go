@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"encoding/csv"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -10,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/stretchr/testify/require"
 
+	"github.com/portrait-dev/portrait/batch/internal/eventrec"
 	"github.com/portrait-dev/portrait/internal/gen"
 	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/schemas/reference"
@@ -282,5 +285,78 @@ func TestComputeMatchesReferenceGen(t *testing.T) {
 				require.Empty(t, reference.Diff(cat, want, res.Profiles, 10))
 			})
 		}
+	}
+}
+
+// TestComputeShards runs the differential test with one and with several
+// shards (users split by key hash, aggregated concurrently).
+func TestComputeShards(t *testing.T) {
+	cutoffs := []schemas.Timestamp{hour("2024-03-01T01:00:00Z"), hour("2024-03-09T00:00:00Z")}
+	for name, cat := range testCatalogs(t) {
+		events := randomEvents(cat, 5, 2000, cutoffs)
+		src := sliceSource(t, cat, events, 300)
+		for _, shards := range []int{1, 3} {
+			for _, cutoff := range cutoffs {
+				t.Run(fmt.Sprintf("%s/%d/%s", name, shards, cutoff), func(t *testing.T) {
+					e, err := newEngine(cat, cutoff, nil, shards)
+					require.NoError(t, err)
+					if e.Dedup() {
+						require.NoError(t, src(context.Background(), e.Observe))
+					}
+					require.NoError(t, src(context.Background(), e.Add))
+					res := e.Result()
+					want := reference.Evaluate(cat, events, cutoff)
+					require.Empty(t, reference.Diff(cat, want, res.Profiles, 10))
+					require.Len(t, res.Profiles, len(want))
+				})
+			}
+		}
+	}
+}
+
+// TestComputeSourceMustRepeat: with an id field the source is read twice;
+// a second pass that yields other batches is an error, not wrong values.
+func TestComputeSourceMustRepeat(t *testing.T) {
+	cat := testCatalogs(t)["ecommerce"]
+	c := hour("2024-03-09T00:00:00Z")
+	events := randomEvents(cat, 3, 400, []schemas.Timestamp{c})
+	recs, err := eventrec.Records(cat, events, 100)
+	require.NoError(t, err)
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	for _, tc := range []struct {
+		name   string
+		second []int // batch order of the second pass
+	}{
+		{"reordered", []int{1, 0, 2, 3}},
+		{"missing batch", []int{0, 1, 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			src := func(_ context.Context, fn func(arrow.RecordBatch) error) error {
+				calls++
+				order := []int{0, 1, 2, 3}
+				if calls > 1 {
+					order = tc.second
+				}
+				for _, i := range order {
+					if err := fn(recs[i]); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			_, err := Compute(context.Background(), cat, c, src, nil)
+			if tc.name == "missing batch" {
+				// Fewer batches aggregate fewer events; not detectable, but
+				// must not fail or panic.
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, "differs from the one de-duplicated")
+		})
 	}
 }

@@ -2,7 +2,7 @@ package local
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/portrait-dev/portrait/schemas"
@@ -79,6 +79,26 @@ func (s *State) Check(cat *schemas.Catalog) error {
 type interner struct {
 	ids  map[string]uint32
 	vals []string
+	// ranks[id] is the place of vals[id] in ascending order, for the ids
+	// there were when rank was last called.
+	ranks []uint32
+}
+
+// rank computes the ranks of the interned strings, so that comparing two
+// ids needs no string comparison.
+func (in *interner) rank() {
+	if len(in.ranks) == len(in.vals) {
+		return
+	}
+	ids := make([]uint32, len(in.vals))
+	for i := range ids {
+		ids[i] = uint32(i)
+	}
+	slices.SortFunc(ids, func(a, b uint32) int { return strings.Compare(in.vals[a], in.vals[b]) })
+	in.ranks = make([]uint32, len(in.vals))
+	for r, id := range ids {
+		in.ranks[id] = uint32(r)
+	}
 }
 
 func newInterner() *interner { return &interner{ids: map[string]uint32{}} }
@@ -94,23 +114,26 @@ func (in *interner) id(s string) uint32 {
 	return id
 }
 
-// sortValues sorts values ascending, moving counts (when not nil) along.
-func sortValues(vals []any, counts []int64) {
-	idx := make([]int, len(vals))
-	for i := range idx {
-		idx[i] = i
+// codes sets out[i] to the id of s[i]. Values of an enum are matched by
+// comparison, others looked up; a run of equal strings is looked up once.
+func (in *interner) codes(s []string, enum []string, out []uint64) {
+	var ids []uint64
+	for _, x := range enum {
+		ids = append(ids, uint64(in.id(x)))
 	}
-	sort.Slice(idx, func(i, j int) bool { return schemas.Compare(vals[idx[i]], vals[idx[j]]) < 0 })
-	v2 := make([]any, len(vals))
-	for i, j := range idx {
-		v2[i] = vals[j]
-	}
-	copy(vals, v2)
-	if counts != nil {
-		c2 := make([]int64, len(counts))
-		for i, j := range idx {
-			c2[i] = counts[j]
+	prev, prevID := "", uint64(0)
+	havePrev := false
+rows:
+	for i, x := range s {
+		for j, y := range enum {
+			if x == y {
+				out[i] = ids[j]
+				continue rows
+			}
 		}
-		copy(counts, c2)
+		if !havePrev || x != prev {
+			prev, prevID, havePrev = x, uint64(in.id(x)), true
+		}
+		out[i] = prevID
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/portrait-dev/portrait/internal/gen"
+	"github.com/portrait-dev/portrait/internal/kafkatest"
 )
 
 // cpuTime is the process's user plus system CPU time so far.
@@ -26,11 +27,11 @@ func cpuTime(tb testing.TB) time.Duration {
 // per CPU-second of the whole process (the in-process broker included).
 func BenchmarkEndToEnd(b *testing.B) {
 	c := loadCatalog(b, "taobao")
-	kc := startBroker(b, 4)
+	kc := kafkatest.StartBroker(b, testTopic, 4)
 	o := gen.Defaults(1)
 	o.Users, o.Events, o.Disorder, o.DupRate = 20000, 200000, 0, 0
 	events := gen.Events(c, o)
-	newProducer(b, kc).send(b, encodeEvents(b, c, events))
+	kafkatest.NewProducer(b, kc, false).Send(b, kafkatest.EncodeEvents(b, c, events, -1))
 	b.ResetTimer()
 	var total, cpu time.Duration
 	for i := 0; i < b.N; i++ {
@@ -58,11 +59,11 @@ func BenchmarkEndToEnd(b *testing.B) {
 func BenchmarkLookupUnderIngest(b *testing.B) {
 	const rate = 20000 // lookups per second
 	c := loadCatalog(b, "taobao")
-	kc := startBroker(b, 4)
+	kc := kafkatest.StartBroker(b, testTopic, 4)
 	o := gen.Defaults(1)
 	o.Users, o.Events, o.Disorder, o.DupRate = 20000, 200000, 0, 0
 	events := gen.Events(c, o)
-	newProducer(b, kc).send(b, encodeEvents(b, c, events))
+	kafkatest.NewProducer(b, kc, false).Send(b, kafkatest.EncodeEvents(b, c, events, -1))
 	keys := make([]any, 0, o.Users)
 	seen := map[any]bool{}
 	for i := range events {

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/portrait-dev/portrait/internal/gen"
+	"github.com/portrait-dev/portrait/internal/kafkatest"
 )
 
 // TestLookupsDuringIngest reads profiles from several goroutines while
@@ -14,11 +15,11 @@ import (
 // the final state against the reference and the harness accessors.
 func TestLookupsDuringIngest(t *testing.T) {
 	c := loadCatalog(t, "taobao")
-	kc := startBroker(t, 2)
+	kc := kafkatest.StartBroker(t, testTopic, 2)
 	o := gen.Defaults(9)
 	o.Users, o.Events, o.Disorder, o.DupRate = 300, 6000, 0, 0
 	events := gen.Events(c, o)
-	placed(events, newProducer(t, kc).send(t, encodeEvents(t, c, events)))
+	placed(events, kafkatest.NewProducer(t, kc, false).Send(t, kafkatest.EncodeEvents(t, c, events, -1)))
 
 	in := startSpeed(t, testConfig(t, c, kc, t.TempDir()))
 	defer in.close(t)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/portrait-dev/portrait/internal/eventjson"
 	"github.com/portrait-dev/portrait/internal/kafka"
 	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/stream/incremental"
@@ -15,8 +16,8 @@ const (
 	DefaultGroup              = "portrait-speed"
 	DefaultCheckpointInterval = time.Second
 	DefaultMaxDirtyUsers      = 100_000
-	DefaultMaxRecordBytes     = 64 << 10
-	DefaultClockSkew          = 5 * time.Minute
+	DefaultMaxRecordBytes     = kafka.DefaultMaxRecordBytes
+	DefaultClockSkew          = kafka.DefaultClockSkew
 	DefaultGrace              = incremental.DefaultGrace
 	DefaultSweepInterval      = time.Minute
 	// DefaultFetchBytes is the speed layer's default Kafka fetch size per
@@ -40,13 +41,9 @@ type Config struct {
 	// MaxDirtyUsers starts a checkpoint early when this many users
 	// changed since the last one (default 100000).
 	MaxDirtyUsers int `yaml:"max_dirty_users"`
-	// MaxRecordBytes is the largest key plus value accepted; larger
-	// records go to the DLQ (default 64 KiB).
-	MaxRecordBytes int `yaml:"max_record_bytes"`
-	// ClockSkew is how far an event time may be ahead of the wall clock;
-	// further ones go to the DLQ, and the watermark never passes it
-	// (default 5m).
-	ClockSkew time.Duration `yaml:"clock_skew"`
+	// ConsumerTuning holds max_record_bytes, clock_skew (the watermark
+	// never passes it either), session_timeout and rebalance_timeout.
+	kafka.ConsumerTuning `yaml:",inline"`
 	// Grace is how long buckets are kept beyond the longest window, so
 	// that values as of a past cutoff can be computed. It is also the
 	// allowed lateness: an event older than the longest window plus Grace
@@ -56,11 +53,6 @@ type Config struct {
 	// SweepInterval is how often every user (not only the dirty ones) is
 	// checked for buckets to evict (default 1m).
 	SweepInterval time.Duration `yaml:"sweep_interval"`
-	// SessionTimeout and RebalanceTimeout are the consumer group's
-	// (defaults 10s and 60s, sarama's): a crashed member's partitions move
-	// after SessionTimeout.
-	SessionTimeout   time.Duration `yaml:"session_timeout"`
-	RebalanceTimeout time.Duration `yaml:"rebalance_timeout"`
 	// Now is the wall clock (default time.Now); tests inject their own.
 	Now func() time.Time `yaml:"-"`
 }
@@ -80,24 +72,13 @@ func (c *Config) ApplyDefaults() {
 	if c.MaxDirtyUsers == 0 {
 		c.MaxDirtyUsers = DefaultMaxDirtyUsers
 	}
-	if c.MaxRecordBytes == 0 {
-		c.MaxRecordBytes = DefaultMaxRecordBytes
-	}
-	if c.ClockSkew == 0 {
-		c.ClockSkew = DefaultClockSkew
-	}
 	if c.Grace == 0 {
 		c.Grace = DefaultGrace
 	}
 	if c.SweepInterval == 0 {
 		c.SweepInterval = DefaultSweepInterval
 	}
-	if c.SessionTimeout == 0 {
-		c.SessionTimeout = 10 * time.Second
-	}
-	if c.RebalanceTimeout == 0 {
-		c.RebalanceTimeout = 60 * time.Second
-	}
+	c.ConsumerTuning.ApplyDefaults()
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -126,23 +107,19 @@ func (c *Config) Validate() error {
 	if c.MaxDirtyUsers < 0 {
 		return fmt.Errorf("max_dirty_users: %d is negative", c.MaxDirtyUsers)
 	}
-	if c.MaxRecordBytes < 0 {
-		return fmt.Errorf("max_record_bytes: %d is negative", c.MaxRecordBytes)
-	}
-	if c.ClockSkew < 0 {
-		return fmt.Errorf("clock_skew: %s is negative", c.ClockSkew)
+	if err := c.ConsumerTuning.Validate(); err != nil {
+		return err
 	}
 	if c.Grace < 0 {
 		return fmt.Errorf("grace: %s is negative", c.Grace)
-	}
-	if c.SessionTimeout < 0 {
-		return fmt.Errorf("session_timeout: %s is negative", c.SessionTimeout)
-	}
-	if c.RebalanceTimeout < 0 {
-		return fmt.Errorf("rebalance_timeout: %s is negative", c.RebalanceTimeout)
 	}
 	if c.SweepInterval < 0 {
 		return fmt.Errorf("sweep_interval: %s is negative", c.SweepInterval)
 	}
 	return nil
+}
+
+// limits are the record checks beyond the catalog's.
+func (c *Config) limits() eventjson.Limits {
+	return eventjson.Limits{MaxRecordBytes: c.MaxRecordBytes, ClockSkew: c.ClockSkew}
 }

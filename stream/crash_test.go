@@ -1,12 +1,10 @@
 package stream
 
 import (
-	"context"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"os/signal"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,27 +15,23 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/portrait-dev/portrait/internal/gen"
-	"github.com/portrait-dev/portrait/internal/kafka"
+	"github.com/portrait-dev/portrait/internal/kafkatest"
 	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/stream/state"
 )
 
-const childEnv = "PORTRAIT_SPEED_CHILD"
-
 // TestSpeedChild is the speed layer run as a child process by the crash
 // and SIGTERM tests; it does nothing in a normal test run.
 func TestSpeedChild(t *testing.T) {
-	if os.Getenv(childEnv) == "" {
-		t.Skip("only run as a child process")
-	}
-	c := loadCatalog(t, os.Getenv(childEnv+"_CATALOG"))
-	kc := startBrokerConfig(strings.Split(os.Getenv(childEnv+"_BROKERS"), ","))
-	cfg := testConfig(t, c, kc, os.Getenv(childEnv+"_STATE"))
+	args := kafkatest.ChildArgs(t, "CATALOG", "BROKERS", "STATE")
+	c := loadCatalog(t, args["CATALOG"])
+	kc := kafkatest.Config(strings.Split(args["BROKERS"], ","), testTopic)
+	cfg := testConfig(t, c, kc, args["STATE"])
 	cfg.CheckpointInterval = 20 * time.Millisecond
 	cfg.MaxDirtyUsers = 50
 	s, err := New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), prometheus.NewRegistry())
 	require.NoError(t, err)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	ctx, stop := kafkatest.ChildContext()
 	defer stop()
 	require.NoError(t, s.Run(ctx))
 	require.NoError(t, s.Close())
@@ -45,12 +39,8 @@ func TestSpeedChild(t *testing.T) {
 
 func startChild(t *testing.T, catalog, state string, brokers []string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSpeedChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"=1", childEnv+"_CATALOG="+catalog,
-		childEnv+"_BROKERS="+strings.Join(brokers, ","), childEnv+"_STATE="+state)
-	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Start())
-	return cmd
+	return kafkatest.StartChild(t, "TestSpeedChild", map[string]string{
+		"CATALOG": catalog, "BROKERS": strings.Join(brokers, ","), "STATE": state})
 }
 
 // TestCrashRecovery SIGKILLs the speed layer at random points while
@@ -63,13 +53,13 @@ func TestCrashRecovery(t *testing.T) {
 	for _, name := range []string{"ecommerce"} {
 		t.Run(name, func(t *testing.T) {
 			c := loadCatalog(t, name)
-			kc := startBroker(t, 3)
+			kc := kafkatest.StartBroker(t, testTopic, 3)
 			state := t.TempDir()
-			p := newProducer(t, kc)
+			p := kafkatest.NewProducer(t, kc, false)
 			o := gen.Defaults(21)
 			o.Users, o.Events = 300, 12000
 			events := gen.Events(c, o)
-			recs := encodeEvents(t, c, events)
+			recs := kafkatest.EncodeEvents(t, c, events, -1)
 			r := rand.New(rand.NewPCG(1, 2))
 			// Produce in small paced batches while children come and go.
 			sent := make(chan error, 1)
@@ -78,9 +68,9 @@ func TestCrashRecovery(t *testing.T) {
 					hi := min(lo+100, len(recs))
 					msgs := make([]*sarama.ProducerMessage, hi-lo)
 					for i := range msgs {
-						msgs[i] = &sarama.ProducerMessage{Topic: testTopic, Key: sarama.ByteEncoder(recs[lo+i].key), Value: sarama.ByteEncoder(recs[lo+i].value)}
+						msgs[i] = &sarama.ProducerMessage{Topic: testTopic, Key: sarama.ByteEncoder(recs[lo+i].Key), Value: sarama.ByteEncoder(recs[lo+i].Value)}
 					}
-					if err := p.sp.SendMessages(msgs); err != nil {
+					if err := p.SP.SendMessages(msgs); err != nil {
 						sent <- err
 						return
 					}
@@ -124,15 +114,6 @@ func TestCrashRecovery(t *testing.T) {
 			t.Logf("after %d kills: %d records re-read by the final instance", kills, int(metricValue(in.s.m.consumed)))
 		})
 	}
-}
-
-// startBrokerConfig is the kafka config of a running broker.
-func startBrokerConfig(brokers []string) kafka.Config {
-	cfg := kafka.DefaultConfig()
-	cfg.Brokers = brokers
-	cfg.Topic = testTopic
-	cfg.DLQTopic = testTopic + ".dlq"
-	return cfg
 }
 
 // storedRecords sums the next offsets stored for partitions [0, n).

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/portrait-dev/portrait/schemas"
@@ -49,6 +50,12 @@ type engine struct {
 	ckArena []byte
 	ckUsers []state.UserRecord
 
+	// drift remembers the users of late and duplicate events for the
+	// reconciler; rebase is the snapshot the lifetime tags rest on (nil:
+	// none), swapped whole under gate (drift.go, rebase.go).
+	drift  *driftLog
+	rebase atomic.Pointer[rebaseState]
+
 	mu        sync.RWMutex
 	parts     map[int32]*partition
 	watermark schemas.Timestamp
@@ -78,7 +85,7 @@ type entry struct {
 
 func newEngine(x *incremental.Executor, store *state.Store, m *metrics) *engine {
 	c := x.Catalog()
-	return &engine{x: x, cat: c, keyType: c.KeyField().Type, store: store, m: m, parts: map[int32]*partition{}}
+	return &engine{x: x, cat: c, keyType: c.KeyField().Type, store: store, m: m, parts: map[int32]*partition{}, drift: newDriftLog()}
 }
 
 // load makes partition p owned, reading its users and position from the
@@ -121,7 +128,9 @@ func (g *engine) load(p int32) (int64, error) {
 		return 0, fmt.Errorf("loading state: %w", err)
 	}
 	g.gate.Lock()
+	rebased := g.rebaseLoaded(part)
 	g.mu.Lock()
+	g.dirty += rebased
 	g.parts[p] = part
 	g.watermark = max(g.watermark, part.wm)
 	g.updateGauges()
@@ -215,7 +224,7 @@ func (g *engine) applyLocked(p int32, events []schemas.Event, next int64, skewCa
 		en := part.users[key] // gate: no other writer
 		isNew := en == nil
 		if isNew {
-			en = &entry{u: g.x.NewUser(key)}
+			en = &entry{u: g.newUser(key)}
 		}
 		en.mu.Lock()
 		o := g.x.Apply(en.u, e, g.x.KeepFrom(wm))
@@ -235,8 +244,10 @@ func (g *engine) applyLocked(p int32, events []schemas.Event, next int64, skewCa
 			}
 		case incremental.Late:
 			late++
+			g.drift.add(causeLate, key, e.Time, p)
 		case incremental.Duplicate:
 			dup++
+			g.drift.add(causeDuplicate, key, e.Time, p)
 		}
 	}
 	g.mu.Lock()
@@ -480,7 +491,7 @@ func (g *engine) lookup(key any) (schemas.Profile, bool) {
 	asOf := g.x.LiveAsOf(g.watermark)
 	g.mu.RUnlock()
 	if en == nil {
-		return schemas.Profile{}, false
+		return g.baseOnly(key, asOf)
 	}
 	en.mu.Lock()
 	defer en.mu.Unlock()
@@ -497,7 +508,8 @@ func (g *engine) asOf(key any, t schemas.Timestamp) (schemas.Profile, bool, erro
 	}
 	g.mu.RUnlock()
 	if en == nil {
-		return schemas.Profile{}, false, nil
+		p, ok := g.baseOnly(key, t)
+		return p, ok, nil
 	}
 	if !g.x.Covers(keepFrom, t) {
 		return schemas.Profile{}, false, fmt.Errorf("%w: %s (kept from %s)", ErrNotCovered, t, keepFrom)
@@ -529,6 +541,7 @@ func (g *engine) profilesAsOf(t schemas.Timestamp) ([]schemas.Profile, error) {
 		}
 		part.mu.RUnlock()
 	}
+	out = g.appendBaseOnly(out, t)
 	sort.Slice(out, func(i, j int) bool { return schemas.Compare(out[i].Key, out[j].Key) < 0 })
 	return out, nil
 }

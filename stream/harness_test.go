@@ -2,9 +2,7 @@ package stream
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,17 +11,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/portrait-dev/portrait/internal/gen"
-	"github.com/portrait-dev/portrait/internal/kafka"
+	"github.com/portrait-dev/portrait/internal/kafkatest"
 	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/schemas/reference"
 	"github.com/portrait-dev/portrait/stream/incremental"
@@ -34,78 +29,6 @@ const testTopic = "events"
 func loadCatalog(t testing.TB, name string) *schemas.Catalog {
 	t.Helper()
 	return schemas.MustLoad("../schemas/catalogs/" + name + ".yaml")
-}
-
-// startBroker starts kfake with the events topic (partitions) and its DLQ.
-func startBroker(t testing.TB, partitions int32) kafka.Config {
-	t.Helper()
-	b, err := kafka.StartBroker(context.Background(), "127.0.0.1:0", []kafka.TopicSpec{
-		{Name: testTopic, Partitions: partitions}, {Name: testTopic + ".dlq", Partitions: 1},
-	})
-	require.NoError(t, err)
-	t.Cleanup(b.Close)
-	cfg := kafka.DefaultConfig()
-	cfg.Brokers = b.Brokers()
-	cfg.Topic = testTopic
-	cfg.DLQTopic = testTopic + ".dlq"
-	return cfg
-}
-
-// record is one message to produce.
-type record struct {
-	key, value []byte
-}
-
-// producer sends records with sarama's hash partitioner and returns where
-// each landed.
-type producer struct {
-	sp sarama.SyncProducer
-}
-
-func newProducer(t testing.TB, kc kafka.Config) *producer {
-	t.Helper()
-	sc, err := kc.Sarama()
-	require.NoError(t, err)
-	sc.Producer.MaxMessageBytes = 4 << 20
-	sp, err := sarama.NewSyncProducer(kc.Brokers, sc)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = sp.Close() })
-	return &producer{sp: sp}
-}
-
-// send produces recs and returns their (partition, offset).
-func (p *producer) send(t testing.TB, recs []record) [][2]int64 {
-	t.Helper()
-	out := make([][2]int64, 0, len(recs))
-	for len(recs) > 0 {
-		n := min(len(recs), 2000)
-		msgs := make([]*sarama.ProducerMessage, n)
-		for i := range msgs {
-			msgs[i] = &sarama.ProducerMessage{Topic: testTopic, Key: sarama.ByteEncoder(recs[i].key), Value: sarama.ByteEncoder(recs[i].value)}
-		}
-		require.NoError(t, p.sp.SendMessages(msgs))
-		for _, m := range msgs {
-			out = append(out, [2]int64{int64(m.Partition), m.Offset})
-		}
-		recs = recs[n:]
-	}
-	return out
-}
-
-// encodeEvents writes events as the JSON records a producer sends.
-func encodeEvents(t testing.TB, c *schemas.Catalog, events []schemas.Event) []record {
-	t.Helper()
-	var buf bytes.Buffer
-	w, err := gen.NewWriter(&buf, c, "jsonl")
-	require.NoError(t, err)
-	out := make([]record, len(events))
-	for i := range events {
-		buf.Reset()
-		require.NoError(t, w.Write(&events[i]))
-		require.NoError(t, w.Flush())
-		out[i] = record{key: []byte(fmt.Sprint(events[i].Values[c.Key])), value: bytes.TrimSpace(append([]byte(nil), buf.Bytes()...))}
-	}
-	return out
 }
 
 // taobaoEvents reads a Taobao sample CSV (repo testdata/taobao, else the
@@ -142,9 +65,9 @@ func taobaoEvents(t testing.TB, c *schemas.Catalog, file string, limit int) []sc
 }
 
 // placed sets the partition and offset the events landed at.
-func placed(events []schemas.Event, at [][2]int64) {
+func placed(events []schemas.Event, at []kafkatest.Placed) {
 	for i := range events {
-		events[i].Partition, events[i].Offset = int32(at[i][0]), at[i][1]
+		events[i].Partition, events[i].Offset = at[i].Partition, at[i].Offset
 	}
 }
 
@@ -268,62 +191,6 @@ func compareWithReference(t testing.TB, s *Speed, events []schemas.Event) {
 		require.True(t, ok, "lookup %q", fmt.Sprint(p.Key))
 		require.Equal(t, p.Key, got.Key)
 	}
-}
-
-// dlqRecord is a record read back from the DLQ topic.
-type dlqRecord struct {
-	key, value string
-	headers    map[string]string
-}
-
-// readTopic reads n records of topic (all partitions).
-func readTopic(t testing.TB, kc kafka.Config, topic string, n int) []dlqRecord {
-	t.Helper()
-	sc, err := kc.Sarama()
-	require.NoError(t, err)
-	c, err := sarama.NewConsumer(kc.Brokers, sc)
-	require.NoError(t, err)
-	defer c.Close()
-	parts, err := c.Partitions(topic)
-	require.NoError(t, err)
-	var mu sync.Mutex
-	var out []dlqRecord
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var wg sync.WaitGroup
-	for _, p := range parts {
-		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
-		require.NoError(t, err)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer pc.Close()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case m := <-pc.Messages():
-					r := dlqRecord{key: string(m.Key), value: string(m.Value), headers: map[string]string{}}
-					for _, h := range m.Headers {
-						r.headers[string(h.Key)] = string(h.Value)
-					}
-					mu.Lock()
-					out = append(out, r)
-					if len(out) >= n {
-						cancel()
-					}
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		t.Fatalf("read %d of %d records from %s", len(out), n, topic)
-	}
-	// Nothing beyond n.
-	time.Sleep(100 * time.Millisecond)
-	return out
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

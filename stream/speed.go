@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/portrait-dev/portrait/internal/dlq"
+	"github.com/portrait-dev/portrait/internal/eventjson"
 	"github.com/portrait-dev/portrait/internal/kafka"
 	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/stream/incremental"
@@ -61,65 +62,29 @@ func (s *Speed) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("speed layer kafka config: %w", err)
 	}
-	sc.Consumer.Offsets.AutoCommit.Enable = true // informational: positions come from the store
-	sc.Consumer.Offsets.AutoCommit.Interval = time.Second
-	sc.Consumer.Group.Session.Timeout = s.cfg.SessionTimeout
-	sc.Consumer.Group.Heartbeat.Interval = s.cfg.SessionTimeout / 3
-	sc.Consumer.Group.Rebalance.Timeout = s.cfg.RebalanceTimeout
 	// Deep channels so that a claim finds a whole batch waiting, and
 	// large fetches (Config.ApplyDefaults) so that few round trips fill
 	// them.
 	sc.ChannelBufferSize = max(sc.ChannelBufferSize, 4*maxBatch)
-	client, err := sarama.NewClient(kc.Brokers, sc)
+	g, err := kafka.OpenGroup(kc, s.cfg.ConsumerTuning, sc) // positions come from the store
 	if err != nil {
-		return fmt.Errorf("connecting to kafka %v: %w", kc.Brokers, err)
+		return err
 	}
-	defer client.Close()
-	group, err := sarama.NewConsumerGroupFromClient(kc.Group, client)
-	if err != nil {
-		return fmt.Errorf("joining consumer group %s: %w", kc.Group, err)
-	}
-	producer, err := kafka.NewProducer(kc)
-	if err != nil {
-		_ = group.Close()
-		return fmt.Errorf("dead-letter producer: %w", err)
-	}
-	defer producer.Close()
+	defer g.Close()
 
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	h := &handler{s: s, client: client, dlq: dlq.NewWriter(producer, kc.DLQTopic), fatal: cancel,
+	h := &handler{s: s, client: g.Client, dlq: dlq.NewWriter(g.Producer, kc.DLQTopic), fatal: cancel,
 		trigger: make(chan struct{}, 1), start: map[int32]int64{}}
-
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		for err := range group.Errors() {
-			s.log.Warn("consumer group error", "err", err)
-		}
-	}()
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		h.checkpointLoop(runCtx)
 	}()
 
 	s.log.Info("speed layer consuming", "brokers", kc.Brokers, "topic", kc.Topic, "group", kc.Group, "state", s.cfg.StateDir)
-	for runCtx.Err() == nil {
-		err := group.Consume(runCtx, []string{kc.Topic}, h)
-		if err == nil || runCtx.Err() != nil {
-			continue
-		}
-		if errors.Is(err, sarama.ErrClosedConsumerGroup) {
-			break
-		}
-		s.log.Warn("consumer group session failed; rejoining", "err", err)
-		select {
-		case <-runCtx.Done():
-		case <-time.After(time.Second):
-		}
-	}
-	cerr := group.Close()
+	cerr := g.Run(runCtx, []string{kc.Topic}, h, s.log)
 	cancel(nil)
 	wg.Wait()
 	if err := context.Cause(runCtx); err != nil && !errors.Is(err, context.Canceled) {
@@ -347,7 +312,7 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 			lagGauge.Set(0)
 		}
 	}
-	c := &claimState{h: h, p: p, next: next, dec: newDecoder(h.s.cfg.Catalog)}
+	c := &claimState{h: h, p: p, next: next, dec: eventjson.NewDecoder(h.s.cfg.Catalog, h.s.cfg.limits())}
 	msgs := make([]*sarama.ConsumerMessage, 0, maxBatch)
 	idle := time.NewTicker(500 * time.Millisecond)
 	defer idle.Stop()
@@ -368,18 +333,7 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 			}
 			msgs = append(msgs, m)
 		}
-	drain:
-		for len(msgs) < maxBatch {
-			select {
-			case m, ok := <-claim.Messages():
-				if !ok {
-					break drain
-				}
-				msgs = append(msgs, m)
-			default:
-				break drain
-			}
-		}
+		msgs = kafka.AppendWaiting(msgs, claim.Messages(), maxBatch)
 		if err := c.process(sess.Context(), msgs); err != nil {
 			if sess.Context().Err() != nil {
 				return nil
@@ -401,7 +355,7 @@ type claimState struct {
 	h       *handler
 	p       int32
 	next    int64
-	dec     *decoder
+	dec     *eventjson.Decoder
 	events  []schemas.Event
 	rejects []dlq.Record
 }
@@ -412,7 +366,7 @@ type claimState struct {
 func (c *claimState) process(ctx context.Context, msgs []*sarama.ConsumerMessage) error {
 	s := c.h.s
 	now := s.cfg.Now()
-	skewCap := schemas.TimestampOf(now.Add(s.cfg.ClockSkew))
+	skewCap := c.dec.Horizon(now)
 	c.rejects = c.rejects[:0]
 	n := 0
 	next := c.next
@@ -425,25 +379,12 @@ func (c *claimState) process(ctx context.Context, msgs []*sarama.ConsumerMessage
 		}
 		next = m.Offset + 1
 		s.m.consumed.Inc()
-		if len(m.Key)+len(m.Value) > s.cfg.MaxRecordBytes {
-			c.reject(m, &rejectError{reason: dlq.ReasonTooLarge,
-				err: fmt.Errorf("%d bytes exceed max_record_bytes %d", len(m.Key)+len(m.Value), s.cfg.MaxRecordBytes)})
-			continue
-		}
 		if n == len(c.events) {
 			c.events = append(c.events, schemas.Event{})
 		}
 		e := &c.events[n]
-		if err := c.dec.decode(e, m.Key, m.Value); err != nil {
-			var re *rejectError
-			if !errors.As(err, &re) {
-				re = &rejectError{reason: dlq.ReasonDecode, err: err}
-			}
-			c.reject(m, re)
-			continue
-		}
-		if e.Time > skewCap {
-			c.reject(m, reject(dlq.ReasonFuture, "event time %s is more than %s ahead of the clock (%s)", e.Time, s.cfg.ClockSkew, schemas.TimestampOf(now)))
+		if r := c.dec.Decode(e, m.Key, m.Value, now); r != nil {
+			c.rejects = append(c.rejects, r.Record(m.Topic, m.Partition, m.Offset, m.Key, m.Value))
 			continue
 		}
 		e.Partition, e.Offset = m.Partition, m.Offset
@@ -469,12 +410,4 @@ func (c *claimState) process(ctx context.Context, msgs []*sarama.ConsumerMessage
 		}
 	}
 	return nil
-}
-
-func (c *claimState) reject(m *sarama.ConsumerMessage, re *rejectError) {
-	c.rejects = append(c.rejects, dlq.Record{
-		Reason: re.reason, Detail: re.err.Error(),
-		Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
-		Key: m.Key, Value: m.Value,
-	})
 }

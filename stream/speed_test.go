@@ -12,13 +12,14 @@ import (
 	"github.com/portrait-dev/portrait/internal/dlq"
 	"github.com/portrait-dev/portrait/internal/gen"
 	"github.com/portrait-dev/portrait/internal/kafka"
+	"github.com/portrait-dev/portrait/internal/kafkatest"
 	"github.com/portrait-dev/portrait/schemas"
 )
 
 func testConfig(t testing.TB, c *schemas.Catalog, kc kafka.Config, dir string) Config {
 	t.Helper()
 	return Config{Catalog: c, Kafka: kc, StateDir: dir, CheckpointInterval: 50 * time.Millisecond,
-		SessionTimeout: time.Second, RebalanceTimeout: 2 * time.Second}
+		ConsumerTuning: kafka.ConsumerTuning{SessionTimeout: time.Second, RebalanceTimeout: 2 * time.Second}}
 }
 
 // TestEndToEndTaobao produces the Taobao sample and generated events as
@@ -26,12 +27,12 @@ func testConfig(t testing.TB, c *schemas.Catalog, kc kafka.Config, dir string) C
 // a restart from the Pebble store.
 func TestEndToEndTaobao(t *testing.T) {
 	c := loadCatalog(t, "taobao")
-	kc := startBroker(t, 3)
+	kc := kafkatest.StartBroker(t, testTopic, 3)
 	cfg := testConfig(t, c, kc, t.TempDir())
-	p := newProducer(t, kc)
+	p := kafkatest.NewProducer(t, kc, false)
 
 	phase1 := append(taobaoEvents(t, c, "userbehavior-users-114.csv", 0), taobaoEvents(t, c, "userbehavior-stream-96k.csv", 20000)...)
-	placed(phase1, p.send(t, encodeEvents(t, c, phase1)))
+	placed(phase1, p.Send(t, kafkatest.EncodeEvents(t, c, phase1, -1)))
 	all := phase1
 
 	in := startSpeed(t, cfg)
@@ -47,7 +48,7 @@ func TestEndToEndTaobao(t *testing.T) {
 	o := gen.Defaults(5)
 	o.Users, o.Events, o.Span = 200, 4000, 12*24*3600*1000
 	phase2 := gen.Events(c, o)
-	placed(phase2, p.send(t, encodeEvents(t, c, phase2)))
+	placed(phase2, p.Send(t, kafkatest.EncodeEvents(t, c, phase2, -1)))
 	all = append(all, phase2...)
 
 	in = startSpeed(t, cfg)
@@ -59,7 +60,7 @@ func TestEndToEndTaobao(t *testing.T) {
 	// And events produced while it runs.
 	o.Seed, o.Start = 6, o.Start+schemas.Timestamp(o.Span)
 	phase3 := gen.Events(c, o)
-	placed(phase3, p.send(t, encodeEvents(t, c, phase3)))
+	placed(phase3, p.Send(t, kafkatest.EncodeEvents(t, c, phase3, -1)))
 	all = append(all, phase3...)
 	in.waitApplied(t, int64(len(all)))
 	want, late = notLate(t, c, in.s.cfg.Grace, all)
@@ -74,18 +75,18 @@ func TestEndToEndTaobao(t *testing.T) {
 // and every good event is applied.
 func TestDeadLetters(t *testing.T) {
 	c := loadCatalog(t, "ecommerce")
-	kc := startBroker(t, 2)
+	kc := kafkatest.StartBroker(t, testTopic, 2)
 	cfg := testConfig(t, c, kc, t.TempDir())
 	cfg.MaxRecordBytes = 2048
-	p := newProducer(t, kc)
+	p := kafkatest.NewProducer(t, kc, false)
 
 	o := gen.Defaults(9)
 	o.Users, o.Events = 20, 600
 	good := gen.Events(c, o)
-	goodRecs := encodeEvents(t, c, good)
+	goodRecs := kafkatest.EncodeEvents(t, c, good, -1)
 
-	valid := string(goodRecs[0].value)
-	key := string(goodRecs[0].key)
+	valid := string(goodRecs[0].Value)
+	key := string(goodRecs[0].Key)
 	future := time.Now().Add(365 * 24 * time.Hour).UnixMilli()
 	replace := func(from, to string) string {
 		require.Contains(t, valid, from)
@@ -94,22 +95,22 @@ func TestDeadLetters(t *testing.T) {
 	tsField := fmt.Sprintf(`"ts":%d`, int64(good[0].Time))
 	bad := []struct {
 		reason string
-		rec    record
+		rec    kafkatest.Record
 	}{
-		{dlq.ReasonDecode, record{key: []byte(key), value: []byte(`{"user_id": 1,`)}},
-		{dlq.ReasonDecode, record{key: []byte(key), value: []byte(`not json`)}},
-		{dlq.ReasonDecode, record{key: []byte(key), value: []byte(valid + ` {}`)}},
-		{dlq.ReasonSchema, record{key: []byte(key), value: []byte(replace(`"sku":`, `"skux":`))}},
-		{dlq.ReasonSchema, record{key: []byte(key), value: []byte(replace(`"event_type":"`, `"event_type":"zz`))}},
-		{dlq.ReasonSchema, record{key: []byte(key), value: []byte(replace(`"promo":`, `"promo":"yes","x":`))}},
-		{dlq.ReasonKey, record{key: []byte("someone-else"), value: []byte(valid)}},
-		{dlq.ReasonFuture, record{key: []byte(key), value: []byte(replace(tsField, `"ts":`+strconv.FormatInt(future, 10)))}},
-		{dlq.ReasonFuture, record{key: []byte(key), value: []byte(replace(tsField, fmt.Sprintf(`"ts":%q`, time.UnixMilli(future).UTC().Format(time.RFC3339))))}},
-		{dlq.ReasonTooLarge, record{key: []byte(key), value: []byte(strings.TrimSuffix(valid, "}") + `,"pad":"` + strings.Repeat("x", 3000) + `"}`)}},
-		{dlq.ReasonTooLarge, record{key: []byte(strings.Repeat("k", 4000)), value: []byte(valid)}},
+		{dlq.ReasonDecode, kafkatest.Record{Key: []byte(key), Value: []byte(`{"user_id": 1,`)}},
+		{dlq.ReasonDecode, kafkatest.Record{Key: []byte(key), Value: []byte(`not json`)}},
+		{dlq.ReasonDecode, kafkatest.Record{Key: []byte(key), Value: []byte(valid + ` {}`)}},
+		{dlq.ReasonSchema, kafkatest.Record{Key: []byte(key), Value: []byte(replace(`"sku":`, `"skux":`))}},
+		{dlq.ReasonSchema, kafkatest.Record{Key: []byte(key), Value: []byte(replace(`"event_type":"`, `"event_type":"zz`))}},
+		{dlq.ReasonSchema, kafkatest.Record{Key: []byte(key), Value: []byte(replace(`"promo":`, `"promo":"yes","x":`))}},
+		{dlq.ReasonKey, kafkatest.Record{Key: []byte("someone-else"), Value: []byte(valid)}},
+		{dlq.ReasonFuture, kafkatest.Record{Key: []byte(key), Value: []byte(replace(tsField, `"ts":`+strconv.FormatInt(future, 10)))}},
+		{dlq.ReasonFuture, kafkatest.Record{Key: []byte(key), Value: []byte(replace(tsField, fmt.Sprintf(`"ts":%q`, time.UnixMilli(future).UTC().Format(time.RFC3339))))}},
+		{dlq.ReasonTooLarge, kafkatest.Record{Key: []byte(key), Value: []byte(strings.TrimSuffix(valid, "}") + `,"pad":"` + strings.Repeat("x", 3000) + `"}`)}},
+		{dlq.ReasonTooLarge, kafkatest.Record{Key: []byte(strings.Repeat("k", 4000)), Value: []byte(valid)}},
 	}
 	// Interleave: bad record i after good record 50·i.
-	var recs []record
+	var recs []kafkatest.Record
 	var isBad []int // index into bad, or -1
 	for i := range goodRecs {
 		recs = append(recs, goodRecs[i])
@@ -120,16 +121,16 @@ func TestDeadLetters(t *testing.T) {
 		}
 	}
 	require.Len(t, recs, len(good)+len(bad))
-	at := p.send(t, recs)
+	at := p.Send(t, recs)
 	var goodPlaced []schemas.Event
 	wantPos := map[string]string{} // "partition/offset" → reason
 	for i, b := range isBad {
 		if b >= 0 {
-			wantPos[fmt.Sprintf("%d/%d", at[i][0], at[i][1])] = bad[b].reason
+			wantPos[fmt.Sprintf("%d/%d", at[i].Partition, at[i].Offset)] = bad[b].reason
 			continue
 		}
 		e := good[len(goodPlaced)]
-		e.Partition, e.Offset = int32(at[i][0]), at[i][1]
+		e.Partition, e.Offset = at[i].Partition, at[i].Offset
 		goodPlaced = append(goodPlaced, e)
 	}
 
@@ -137,22 +138,22 @@ func TestDeadLetters(t *testing.T) {
 	defer in.close(t)
 	in.waitApplied(t, int64(len(recs)))
 
-	got := readTopic(t, kc, kc.DLQTopic, len(bad))
+	got := kafkatest.ReadTopic(t, kc, kc.DLQTopic, len(bad))
 	require.Len(t, got, len(bad))
 	byReason := map[string]int{}
 	for _, r := range got {
-		pos := r.headers["source_partition"] + "/" + r.headers["source_offset"]
+		pos := r.Headers["source_partition"] + "/" + r.Headers["source_offset"]
 		reason, ok := wantPos[pos]
-		require.True(t, ok, "unexpected DLQ record from %s: %v", pos, r.headers)
-		require.Equal(t, reason, r.headers["reason"], "record at %s (%s)", pos, r.headers["error"])
-		require.Equal(t, testTopic, r.headers["source_topic"])
-		require.NotEmpty(t, r.headers["error"])
+		require.True(t, ok, "unexpected DLQ record from %s: %v", pos, r.Headers)
+		require.Equal(t, reason, r.Headers["reason"], "record at %s (%s)", pos, r.Headers["error"])
+		require.Equal(t, testTopic, r.Headers["source_topic"])
+		require.NotEmpty(t, r.Headers["error"])
 		delete(wantPos, pos)
 		byReason[reason]++
 		// The original key and value travel along.
 		found := false
 		for _, b := range bad {
-			if string(b.rec.key) == r.key && string(b.rec.value) == r.value {
+			if string(b.rec.Key) == r.Key && string(b.rec.Value) == r.Value {
 				found = true
 			}
 		}
@@ -172,10 +173,10 @@ func TestDeadLetters(t *testing.T) {
 // counted late and change nothing.
 func TestLateEvents(t *testing.T) {
 	c := loadCatalog(t, "taobao")
-	kc := startBroker(t, 1)
+	kc := kafkatest.StartBroker(t, testTopic, 1)
 	cfg := testConfig(t, c, kc, t.TempDir())
 	cfg.Grace = time.Hour
-	p := newProducer(t, kc)
+	p := kafkatest.NewProducer(t, kc, false)
 
 	const h = int64(time.Hour / time.Millisecond)
 	t0 := int64(1511568000000) // 2017-11-25T00:00:00Z
@@ -194,7 +195,7 @@ func TestLateEvents(t *testing.T) {
 		ev(1, keepFrom+3*h, "cart"), // kept
 		ev(3, t0+h, "buy"),          // late: a new user stays absent
 	}
-	placed(events, p.send(t, encodeEvents(t, c, events)))
+	placed(events, p.Send(t, kafkatest.EncodeEvents(t, c, events, -1)))
 	in := startSpeed(t, cfg)
 	defer in.close(t)
 	in.waitApplied(t, int64(len(events)))

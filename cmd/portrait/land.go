@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,8 +16,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portrait-dev/portrait/internal/clickhouse"
-	"github.com/portrait-dev/portrait/internal/kafka"
-	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/warehouse/landing"
 )
 
@@ -26,11 +23,10 @@ func init() { commands = append(commands, newLandCmd()) }
 
 func newLandCmd() *cobra.Command {
 	var (
-		catalogPath, brokers, dsn, listen string
-		cfg                               landing.Config
-		emb                               *kafka.EmbeddedFlag
+		dsn, listen string
+		cfg         landing.Config
+		cf          *consumerFlags
 	)
-	cfg.Kafka = kafka.DefaultConfig()
 	cmd := &cobra.Command{
 		Use:   "land --catalog C (--brokers B | --embedded-kafka[=ADDR]) --warehouse DIR [--clickhouse DSN]",
 		Short: "Land the events topic in the Parquet warehouse, close hours, load them into ClickHouse",
@@ -46,19 +42,12 @@ SIGTERM or SIGINT commits what is buffered and stops.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			logger := slog.Default()
-			c, err := schemas.Load(catalogPath)
+			c, b, err := cf.open(ctx, logger)
 			if err != nil {
 				return err
 			}
+			defer b.Close()
 			cfg.Catalog = c
-			if brokers != "" {
-				cfg.Kafka.Brokers = strings.Split(brokers, ",")
-			}
-			cfg.Kafka.DLQTopic = "" // derived from --topic
-			cfg.ApplyDefaults()
-			if !emb.Enabled() && len(cfg.Kafka.Brokers) == 0 {
-				return errors.New("give --brokers or --embedded-kafka")
-			}
 			if dsn != "" {
 				chc, err := clickhouse.ParseDSN(dsn)
 				if err != nil {
@@ -71,19 +60,11 @@ SIGTERM or SIGINT commits what is buffered and stops.`,
 				defer ch.Close()
 				cfg.ClickHouse = ch
 			}
-			b, err := emb.Start(context.WithoutCancel(ctx), &cfg.Kafka, logger)
-			if err != nil {
-				return err
-			}
-			defer b.Close()
 			return runLand(ctx, cfg, listen, logger)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&catalogPath, "catalog", "schemas/catalogs/taobao.yaml", "catalog file")
-	f.StringVar(&brokers, "brokers", "", "Kafka bootstrap brokers, comma-separated")
-	f.StringVar(&cfg.Kafka.Topic, "topic", kafka.DefaultTopic, "events topic (dead letters go to TOPIC.dlq)")
-	f.StringVar(&cfg.Kafka.Group, "group", landing.DefaultGroup, "consumer group")
+	cf = addConsumerFlags(f, &cfg.Kafka, &cfg.ConsumerTuning, landing.DefaultGroup)
 	f.StringVar(&cfg.Warehouse, "warehouse", "warehouse", "warehouse folder")
 	f.StringVar(&dsn, "clickhouse", "", "ClickHouse DSN; closed hours are loaded into its events table")
 	f.StringVar(&listen, "listen", "127.0.0.1:9464", "address of /metrics (empty: none)")
@@ -92,9 +73,6 @@ SIGTERM or SIGINT commits what is buffered and stops.`,
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", landing.DefaultIdleTimeout, "a caught-up partition without records this long does not hold the watermark back")
 	f.DurationVar(&cfg.AllowedLateness, "allowed-lateness", landing.DefaultAllowedLateness, "close an hour once the watermark passes its end plus this")
 	f.DurationVar(&cfg.CloseInterval, "close-interval", landing.DefaultCloseInterval, "how often hours are closed and loaded")
-	f.DurationVar(&cfg.ClockSkew, "clock-skew", landing.DefaultClockSkew, "how far event times may be ahead of the clock")
-	f.IntVar(&cfg.MaxRecordBytes, "max-record-bytes", landing.DefaultMaxRecordBytes, "largest record accepted (key plus value)")
-	emb = kafka.AddEmbeddedFlag(f)
 	return cmd
 }
 

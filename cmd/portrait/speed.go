@@ -8,15 +8,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
-	"github.com/portrait-dev/portrait/internal/kafka"
-	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/serving"
 	"github.com/portrait-dev/portrait/stream"
 )
@@ -25,11 +22,10 @@ func init() { commands = append(commands, newSpeedCmd()) }
 
 func newSpeedCmd() *cobra.Command {
 	var (
-		catalogPath, brokers, listen string
-		cfg                          stream.Config
-		emb                          *kafka.EmbeddedFlag
+		listen string
+		cfg    stream.Config
+		cf     *consumerFlags
 	)
-	cfg.Kafka = kafka.DefaultConfig()
 	cmd := &cobra.Command{
 		Use:   "speed --catalog C (--brokers B | --embedded-kafka[=ADDR]) --state DIR [--listen ADDR]",
 		Short: "Run the speed layer: consume events, keep every user's tags fresh, serve lookups",
@@ -42,41 +38,21 @@ SIGTERM or SIGINT checkpoints and stops.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			logger := slog.Default()
-			c, err := schemas.Load(catalogPath)
+			c, b, err := cf.open(ctx, logger)
 			if err != nil {
 				return err
 			}
 			cfg.Catalog = c
-			if brokers != "" {
-				cfg.Kafka.Brokers = strings.Split(brokers, ",")
-			}
-			cfg.Kafka.DLQTopic = "" // derived from --topic
-			cfg.ApplyDefaults()
-			if !emb.Enabled() && len(cfg.Kafka.Brokers) == 0 {
-				return errors.New("give --brokers or --embedded-kafka")
-			}
-			// The embedded broker outlives ctx so that the final checkpoint
-			// and group leave happen while it still answers.
-			b, err := emb.Start(context.WithoutCancel(ctx), &cfg.Kafka, logger)
-			if err != nil {
-				return err
-			}
 			defer b.Close()
 			return runSpeed(ctx, cfg, listen, logger)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&catalogPath, "catalog", "schemas/catalogs/taobao.yaml", "catalog file")
-	f.StringVar(&brokers, "brokers", "", "Kafka bootstrap brokers, comma-separated")
-	f.StringVar(&cfg.Kafka.Topic, "topic", kafka.DefaultTopic, "events topic (dead letters go to TOPIC.dlq)")
-	f.StringVar(&cfg.Kafka.Group, "group", stream.DefaultGroup, "consumer group")
+	cf = addConsumerFlags(f, &cfg.Kafka, &cfg.ConsumerTuning, stream.DefaultGroup)
 	f.StringVar(&cfg.StateDir, "state", "data/speed", "state store directory (Pebble)")
 	f.StringVar(&listen, "listen", "127.0.0.1:8080", "address of the lookup API and /metrics")
 	f.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", stream.DefaultCheckpointInterval, "how often state and offsets are synced")
 	f.DurationVar(&cfg.Grace, "grace", stream.DefaultGrace, "how long buckets are kept beyond the longest window (also the allowed lateness)")
-	f.DurationVar(&cfg.ClockSkew, "clock-skew", stream.DefaultClockSkew, "how far event times may be ahead of the clock")
-	f.IntVar(&cfg.MaxRecordBytes, "max-record-bytes", stream.DefaultMaxRecordBytes, "largest record accepted (key plus value)")
-	emb = kafka.AddEmbeddedFlag(f)
 	return cmd
 }
 

@@ -20,14 +20,17 @@ var errCorrupt = errors.New("corrupt user state")
 // changed ones are rewritten:
 //
 //	"a"                   lifetime base: version, the lifetime slots' partials
+//	"r"                   where a snapshot base ends (Rebase): version,
+//	                      baseFrom varint; absent when 0
 //	"b" <start 8 bytes>   bucket (start big-endian, sign bit flipped):
 //	                      version, events uvarint, one partial per slot,
 //	                      nids uvarint, then per id: value, time varint
 //
 // Values are varints throughout, or in their field's type.
 const (
-	partBase   = 'a'
-	partBucket = 'b'
+	partBase     = 'a'
+	partBucket   = 'b'
+	partBaseFrom = 'r'
 )
 
 // Flush appends to *arena the name and encoding of every part of u that
@@ -52,6 +55,9 @@ func (x *Executor) Flush(u *User, arena *[]byte, emit func(part, value []byte)) 
 			a = x.appendPartial(a, s, &u.base[s])
 		}
 		emit(a[ns:vs:vs], a[vs:len(a):len(a)])
+	}
+	if u.baseDirty && u.rebased {
+		a = x.flushRebase(u, a, emit)
 	}
 	u.baseDirty = false
 	for i := range u.buckets {
@@ -297,6 +303,11 @@ func (x *Executor) DecodePart(u *User, name, data []byte) error {
 			return fmt.Errorf("%w: bucket %s after bucket %s", errCorrupt, start, u.buckets[n-1].start)
 		}
 		u.buckets = append(u.buckets, *b)
+	case len(name) == 1 && name[0] == partBaseFrom:
+		u.baseFrom = schemas.Timestamp(r.varint("base from"))
+		if err := r.end(); err != nil {
+			return fmt.Errorf("base from: %w", err)
+		}
 	default:
 		return fmt.Errorf("%w: unknown part %x", errCorrupt, name)
 	}

@@ -148,8 +148,14 @@ type User struct {
 	base []partial
 	// ids maps the event ids seen to their event time (id catalogs only).
 	ids map[any]schemas.Timestamp
-	// baseDirty: base changed since the last Flush; dropped: the starts
-	// of the buckets evicted since the last Flush.
+	// baseFrom is set when base came from a batch snapshot (Rebase): base
+	// covers every event before baseFrom, and the lifetime slots skip the
+	// kept buckets before it. 0 when base is only the evicted buckets.
+	baseFrom schemas.Timestamp
+	// rebased: Rebase replaced the base since the last Flush.
+	rebased bool
+	// baseDirty: base (or baseFrom) changed since the last Flush; dropped:
+	// the starts of the buckets evicted since the last Flush.
 	baseDirty bool
 	dropped   []schemas.Timestamp
 }
@@ -246,7 +252,7 @@ func (x *Executor) Evict(u *User, keepFrom schemas.Timestamp) bool {
 	k := 0
 	for k < len(u.buckets) && u.buckets[k].start < keepFrom {
 		b := &u.buckets[k]
-		if len(x.life) > 0 {
+		if len(x.life) > 0 && b.start >= u.baseFrom { // before baseFrom: in the base already
 			if u.base == nil {
 				u.base = make([]partial, len(x.slots))
 			}
@@ -303,8 +309,11 @@ func (x *Executor) Values(dst []any, u *User, asOf schemas.Timestamp) []any {
 		from := schemas.Timestamp(-1 << 62)
 		if s.window > 0 {
 			from = asOf - schemas.Timestamp(s.window)
-		} else if u.base != nil {
-			acc.merge(s.agg, &u.base[i])
+		} else {
+			if u.base != nil {
+				acc.merge(s.agg, &u.base[i])
+			}
+			from = max(from, u.baseFrom) // the base covers what is before
 		}
 		for j := range u.buckets {
 			b := &u.buckets[j]

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/portrait-dev/portrait/internal/gen"
+	"github.com/portrait-dev/portrait/internal/kafkatest"
 	"github.com/portrait-dev/portrait/warehouse"
 )
 
@@ -17,17 +18,17 @@ import (
 func BenchmarkLand(b *testing.B) {
 	const n = 400_000
 	c := loadCatalog(b, "taobao")
-	kc := startBroker(b, 4)
+	kc := kafkatest.StartBroker(b, testTopic, 4)
 	o := gen.Defaults(1)
 	o.Users, o.Events, o.DupRate, o.Partitions = 20000, n, 0, 4
 	o.Span = 2 * 3600 * 1000 // a live stream: two hours of events
 	events := gen.Events(c, o)
-	recs := encodeEvents(b, c, events, -1)
+	recs := kafkatest.EncodeEvents(b, c, events, -1)
 	var jsonBytes int64
 	for _, r := range recs {
-		jsonBytes += int64(len(r.key) + len(r.value))
+		jsonBytes += int64(len(r.Key) + len(r.Value))
 	}
-	newProducer(b, kc, false).send(b, recs)
+	kafkatest.NewProducer(b, kc, false).Send(b, recs)
 	b.ResetTimer()
 	var cpu, wall time.Duration
 	var files, bytes float64

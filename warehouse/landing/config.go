@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/portrait-dev/portrait/internal/clickhouse"
+	"github.com/portrait-dev/portrait/internal/eventjson"
 	"github.com/portrait-dev/portrait/internal/kafka"
 	"github.com/portrait-dev/portrait/schemas"
 )
@@ -18,8 +19,8 @@ const (
 	DefaultIdleTimeout     = time.Minute
 	DefaultAllowedLateness = 10 * time.Minute
 	DefaultCloseInterval   = 5 * time.Second
-	DefaultClockSkew       = 5 * time.Minute
-	DefaultMaxRecordBytes  = 64 << 10
+	DefaultClockSkew       = kafka.DefaultClockSkew
+	DefaultMaxRecordBytes  = kafka.DefaultMaxRecordBytes
 )
 
 // Config configures the landing.
@@ -48,16 +49,9 @@ type Config struct {
 	// CloseInterval is how often hours are considered for closing and
 	// the re-load queue is worked (default 5s).
 	CloseInterval time.Duration `yaml:"close_interval"`
-	// ClockSkew is how far an event time may be ahead of the wall clock;
-	// further ones go to the DLQ, as in the speed layer (default 5m).
-	ClockSkew time.Duration `yaml:"clock_skew"`
-	// MaxRecordBytes is the largest key plus value accepted; larger
-	// records go to the DLQ (default 64 KiB).
-	MaxRecordBytes int `yaml:"max_record_bytes"`
-	// SessionTimeout and RebalanceTimeout are the consumer group's
-	// (defaults 10s and 60s).
-	SessionTimeout   time.Duration `yaml:"session_timeout"`
-	RebalanceTimeout time.Duration `yaml:"rebalance_timeout"`
+	// ConsumerTuning holds max_record_bytes, clock_skew (as in the speed
+	// layer), session_timeout and rebalance_timeout.
+	kafka.ConsumerTuning `yaml:",inline"`
 	// ClickHouse, when set, receives every closed or re-opened hour in
 	// its events table (chbatch.LoadEvents). Without it the re-load queue
 	// is kept for a later run that has one.
@@ -88,18 +82,7 @@ func (c *Config) ApplyDefaults() {
 	if c.CloseInterval == 0 {
 		c.CloseInterval = DefaultCloseInterval
 	}
-	if c.ClockSkew == 0 {
-		c.ClockSkew = DefaultClockSkew
-	}
-	if c.MaxRecordBytes == 0 {
-		c.MaxRecordBytes = DefaultMaxRecordBytes
-	}
-	if c.SessionTimeout == 0 {
-		c.SessionTimeout = 10 * time.Second
-	}
-	if c.RebalanceTimeout == 0 {
-		c.RebalanceTimeout = 60 * time.Second
-	}
+	c.ConsumerTuning.ApplyDefaults()
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -124,7 +107,6 @@ func (c *Config) Validate() error {
 		v    time.Duration
 	}{
 		{"roll_age", c.RollAge}, {"idle_timeout", c.IdleTimeout}, {"close_interval", c.CloseInterval},
-		{"session_timeout", c.SessionTimeout}, {"rebalance_timeout", c.RebalanceTimeout},
 	} {
 		if d.v <= 0 {
 			return fmt.Errorf("%s: %s must be positive", d.name, d.v)
@@ -133,14 +115,13 @@ func (c *Config) Validate() error {
 	if c.AllowedLateness < 0 {
 		return fmt.Errorf("allowed_lateness: %s is negative", c.AllowedLateness)
 	}
-	if c.ClockSkew < 0 {
-		return fmt.Errorf("clock_skew: %s is negative", c.ClockSkew)
-	}
 	if c.RollBytes < 0 {
 		return fmt.Errorf("roll_bytes: %d is negative", c.RollBytes)
 	}
-	if c.MaxRecordBytes < 0 {
-		return fmt.Errorf("max_record_bytes: %d is negative", c.MaxRecordBytes)
-	}
-	return nil
+	return c.ConsumerTuning.Validate()
+}
+
+// limits are the record checks beyond the catalog's.
+func (c *Config) limits() eventjson.Limits {
+	return eventjson.Limits{MaxRecordBytes: c.MaxRecordBytes, ClockSkew: c.ClockSkew}
 }

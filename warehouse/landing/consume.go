@@ -2,7 +2,6 @@ package landing
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -12,6 +11,8 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/portrait-dev/portrait/internal/dlq"
+	"github.com/portrait-dev/portrait/internal/eventjson"
+	"github.com/portrait-dev/portrait/internal/kafka"
 	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/warehouse"
 )
@@ -102,7 +103,7 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 		committed = map[schemas.Timestamp]int64{}
 	}
 	c := &claimState{l: l, sess: sess, p: p, next: next, durable: next, committed: committed,
-		reached: schemas.Timestamp(st.Reached), hasReached: st.HasReached, dec: newDecoder(l.cfg.Catalog),
+		reached: schemas.Timestamp(st.Reached), hasReached: st.HasReached, dec: eventjson.NewDecoder(l.cfg.Catalog, l.cfg.limits()),
 		bufs: map[schemas.Timestamp]*hourBuf{}, lastRecord: l.cfg.Now()}
 	tick := time.NewTicker(tickEvery(l.cfg))
 	defer tick.Stop()
@@ -126,18 +127,7 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 			}
 			msgs = append(msgs, m)
 		}
-	drain:
-		for len(msgs) < maxBatch {
-			select {
-			case m, ok := <-claim.Messages():
-				if !ok {
-					break drain
-				}
-				msgs = append(msgs, m)
-			default:
-				break drain
-			}
-		}
+		msgs = kafka.AppendWaiting(msgs, claim.Messages(), maxBatch)
 		if err := c.process(sess.Context(), h.dlq, msgs); err != nil {
 			if sess.Context().Err() != nil {
 				return c.stop(claim)
@@ -181,7 +171,7 @@ type claimState struct {
 	// buffered.
 	reached, bufMax       schemas.Timestamp
 	hasReached, hasBufMax bool
-	dec                   *decoder
+	dec                   *eventjson.Decoder
 	bufs                  map[schemas.Timestamp]*hourBuf
 	bufBytes              int64
 	bufSince              time.Time
@@ -201,7 +191,6 @@ type pendingEvent struct {
 func (c *claimState) process(ctx context.Context, w *dlq.Writer, msgs []*sarama.ConsumerMessage) error {
 	l := c.l
 	now := l.cfg.Now()
-	skewCap := schemas.TimestampOf(now.Add(l.cfg.ClockSkew))
 	nf := len(l.cfg.Catalog.Fields)
 	c.rejects = c.rejects[:0]
 	c.batch = c.batch[:0]
@@ -212,26 +201,12 @@ func (c *claimState) process(ctx context.Context, w *dlq.Writer, msgs []*sarama.
 		}
 		next = m.Offset + 1
 		l.m.consumed.Inc()
-		size := int64(len(m.Key) + len(m.Value))
-		if size > int64(l.cfg.MaxRecordBytes) {
-			c.reject(m, &rejectError{reason: dlq.ReasonTooLarge,
-				err: fmt.Errorf("%d bytes exceed max_record_bytes %d", size, l.cfg.MaxRecordBytes)})
-			continue
-		}
 		if len(c.slab) < nf {
 			c.slab = make([]any, nf*1024)
 		}
 		e := schemas.Event{Values: c.slab[:nf:nf]}
-		if err := c.dec.decode(&e, m.Key, m.Value); err != nil {
-			var re *rejectError
-			if !errors.As(err, &re) {
-				re = &rejectError{reason: dlq.ReasonDecode, err: err}
-			}
-			c.reject(m, re)
-			continue
-		}
-		if e.Time > skewCap {
-			c.reject(m, reject(dlq.ReasonFuture, "event time %s is more than %s ahead of the clock (%s)", e.Time, l.cfg.ClockSkew, schemas.TimestampOf(now)))
+		if r := c.dec.Decode(&e, m.Key, m.Value, now); r != nil {
+			c.rejects = append(c.rejects, r.Record(m.Topic, m.Partition, m.Offset, m.Key, m.Value))
 			continue
 		}
 		if last, ok := c.committed[warehouse.HourStart(e.Time)]; ok && m.Offset <= last {
@@ -240,7 +215,7 @@ func (c *claimState) process(ctx context.Context, w *dlq.Writer, msgs []*sarama.
 		}
 		c.slab = c.slab[nf:]
 		e.Partition, e.Offset = m.Partition, m.Offset
-		c.batch = append(c.batch, pendingEvent{e: e, bytes: size})
+		c.batch = append(c.batch, pendingEvent{e: e, bytes: int64(len(m.Key) + len(m.Value))})
 	}
 	if next == c.next {
 		return nil
@@ -275,14 +250,6 @@ func (c *claimState) process(ctx context.Context, w *dlq.Writer, msgs []*sarama.
 	c.lastRecord = now
 	c.l.setPartition(c.p, func(pw *partWatermark) { pw.idle = false })
 	return nil
-}
-
-func (c *claimState) reject(m *sarama.ConsumerMessage, re *rejectError) {
-	c.rejects = append(c.rejects, dlq.Record{
-		Reason: re.reason, Detail: re.err.Error(),
-		Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
-		Key: m.Key, Value: m.Value,
-	})
 }
 
 // tick rolls files that are old enough, moves the position past records

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"os/signal"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,27 +18,24 @@ import (
 
 	"github.com/portrait-dev/portrait/batch/local"
 	"github.com/portrait-dev/portrait/internal/gen"
+	"github.com/portrait-dev/portrait/internal/kafkatest"
 	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/schemas/reference"
 	"github.com/portrait-dev/portrait/warehouse"
 )
 
-const childEnv = "PORTRAIT_LANDING_CHILD"
-
 // TestLandingChild is the landing run as a child process by the crash
 // test; it does nothing in a normal test run.
 func TestLandingChild(t *testing.T) {
-	if os.Getenv(childEnv) == "" {
-		t.Skip("only run as a child process")
-	}
-	c := loadCatalog(t, os.Getenv(childEnv+"_CATALOG"))
-	cfg := testConfig(c, brokerConfig(strings.Split(os.Getenv(childEnv+"_BROKERS"), ",")), os.Getenv(childEnv+"_WAREHOUSE"))
+	args := kafkatest.ChildArgs(t, "CATALOG", "BROKERS", "WAREHOUSE")
+	c := loadCatalog(t, args["CATALOG"])
+	cfg := testConfig(c, kafkatest.Config(strings.Split(args["BROKERS"], ","), testTopic), args["WAREHOUSE"])
 	cfg.RollAge = 20 * time.Millisecond
 	cfg.RollBytes = 32 << 10
 	cfg.SessionTimeout = 500 * time.Millisecond
 	l, err := New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})), prometheus.NewRegistry())
 	require.NoError(t, err)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	ctx, stop := kafkatest.ChildContext()
 	defer stop()
 	require.NoError(t, l.Run(ctx))
 }
@@ -54,19 +50,19 @@ func TestCrashExactlyOnce(t *testing.T) {
 		t.Skip("starts child processes")
 	}
 	c := loadCatalog(t, "taobao")
-	kc := startBroker(t, 3)
+	kc := kafkatest.StartBroker(t, testTopic, 3)
 	root := t.TempDir()
 	o := gen.Defaults(11)
 	o.Users, o.Events = 300, 20000
 	events := gen.Events(c, o)
-	recs := encodeEvents(t, c, events, -1)
+	recs := kafkatest.EncodeEvents(t, c, events, -1)
 	bad, _ := badRecords()
-	p := newProducer(t, kc, false)
+	p := kafkatest.NewProducer(t, kc, false)
 
 	// Events flow the whole time, in small batches with bad records mixed in.
 	var (
 		mu sync.Mutex
-		at = make([]placed, 0, len(events))
+		at = make([]kafkatest.Placed, 0, len(events))
 	)
 	produced, quit := make(chan struct{}), make(chan struct{})
 	t.Cleanup(func() { close(quit); <-produced })
@@ -79,11 +75,11 @@ func TestCrashExactlyOnce(t *testing.T) {
 			default:
 			}
 			hi := min(lo+250, len(recs))
-			got := p.send(t, recs[lo:hi])
+			got := p.Send(t, recs[lo:hi])
 			mu.Lock()
 			at = append(at, got...)
 			mu.Unlock()
-			p.send(t, bad[:1])
+			p.Send(t, bad[:1])
 			time.Sleep(150 * time.Millisecond)
 		}
 	}()
@@ -125,7 +121,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 
 	// Batch recompute over the warehouse = reference over what was produced.
 	for i := range events {
-		events[i].Partition, events[i].Offset = at[i].p, at[i].o
+		events[i].Partition, events[i].Offset = at[i].Partition, at[i].Offset
 	}
 	cutoff := o.Start + schemas.Timestamp(o.Span)
 	want := reference.Evaluate(c, events, cutoff)
@@ -142,10 +138,6 @@ func TestCrashExactlyOnce(t *testing.T) {
 
 func startChild(t *testing.T, root string, brokers []string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestLandingChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"=1", childEnv+"_CATALOG=taobao",
-		childEnv+"_BROKERS="+strings.Join(brokers, ","), childEnv+"_WAREHOUSE="+root)
-	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Start())
-	return cmd
+	return kafkatest.StartChild(t, "TestLandingChild", map[string]string{
+		"CATALOG": "taobao", "BROKERS": strings.Join(brokers, ","), "WAREHOUSE": root})
 }

@@ -1,9 +1,7 @@
 package landing
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"sync"
@@ -16,8 +14,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/portrait-dev/portrait/internal/gen"
 	"github.com/portrait-dev/portrait/internal/kafka"
+	"github.com/portrait-dev/portrait/internal/kafkatest"
 	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/warehouse"
 )
@@ -27,91 +25,6 @@ const testTopic = "events"
 func loadCatalog(t testing.TB, name string) *schemas.Catalog {
 	t.Helper()
 	return schemas.MustLoad("../../schemas/catalogs/" + name + ".yaml")
-}
-
-// startBroker starts kfake with the events topic and its DLQ.
-func startBroker(t testing.TB, partitions int32) kafka.Config {
-	t.Helper()
-	b, err := kafka.StartBroker(context.Background(), "127.0.0.1:0", []kafka.TopicSpec{
-		{Name: testTopic, Partitions: partitions}, {Name: testTopic + ".dlq", Partitions: 1},
-	})
-	require.NoError(t, err)
-	t.Cleanup(b.Close)
-	return brokerConfig(b.Brokers())
-}
-
-func brokerConfig(brokers []string) kafka.Config {
-	cfg := kafka.DefaultConfig()
-	cfg.Brokers = brokers
-	cfg.Topic = testTopic
-	cfg.DLQTopic = testTopic + ".dlq"
-	return cfg
-}
-
-// record is one message to produce; partition < 0 lets the key decide.
-type record struct {
-	key, value []byte
-	partition  int32
-}
-
-// producer sends records and returns where each landed.
-type producer struct {
-	sp sarama.SyncProducer
-}
-
-func newProducer(t testing.TB, kc kafka.Config, manual bool) *producer {
-	t.Helper()
-	sc, err := kc.Sarama()
-	require.NoError(t, err)
-	sc.Producer.MaxMessageBytes = 4 << 20
-	if manual {
-		sc.Producer.Partitioner = sarama.NewManualPartitioner
-	}
-	sp, err := sarama.NewSyncProducer(kc.Brokers, sc)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = sp.Close() })
-	return &producer{sp: sp}
-}
-
-// placed is where a record landed.
-type placed struct {
-	p int32
-	o int64
-}
-
-func (p *producer) send(t testing.TB, recs []record) []placed {
-	t.Helper()
-	out := make([]placed, 0, len(recs))
-	for len(recs) > 0 {
-		n := min(len(recs), 2000)
-		msgs := make([]*sarama.ProducerMessage, n)
-		for i := range msgs {
-			msgs[i] = &sarama.ProducerMessage{Topic: testTopic, Key: sarama.ByteEncoder(recs[i].key),
-				Value: sarama.ByteEncoder(recs[i].value), Partition: recs[i].partition}
-		}
-		require.NoError(t, p.sp.SendMessages(msgs))
-		for _, m := range msgs {
-			out = append(out, placed{m.Partition, m.Offset})
-		}
-		recs = recs[n:]
-	}
-	return out
-}
-
-// encodeEvents writes events as the JSON records a producer sends.
-func encodeEvents(t testing.TB, c *schemas.Catalog, events []schemas.Event, partition int32) []record {
-	t.Helper()
-	var buf bytes.Buffer
-	w, err := gen.NewWriter(&buf, c, "jsonl")
-	require.NoError(t, err)
-	out := make([]record, len(events))
-	for i := range events {
-		buf.Reset()
-		require.NoError(t, w.Write(&events[i]))
-		require.NoError(t, w.Flush())
-		out[i] = record{key: []byte(fmt.Sprint(events[i].Values[c.Key])), value: bytes.TrimSpace(append([]byte(nil), buf.Bytes()...)), partition: partition}
-	}
-	return out
 }
 
 // clock runs with the wall clock and jumps ahead when told.
@@ -224,18 +137,18 @@ func positions(t testing.TB, root string, parts int32) []int64 {
 
 // checkExactlyOnce asserts that the warehouse holds every placed record
 // exactly once, and nothing else, by (partition, offset).
-func checkExactlyOnce(t testing.TB, got []schemas.Event, want []placed) {
+func checkExactlyOnce(t testing.TB, got []schemas.Event, want []kafkatest.Placed) {
 	t.Helper()
-	seen := make(map[placed]int, len(got))
+	seen := make(map[kafkatest.Placed]int, len(got))
 	for _, e := range got {
-		seen[placed{e.Partition, e.Offset}]++
+		seen[kafkatest.Placed{Partition: e.Partition, Offset: e.Offset}]++
 	}
 	var dup, missing int
 	for k, n := range seen {
 		if n > 1 {
 			dup++
 			if dup < 5 {
-				t.Errorf("partition %d offset %d landed %d times", k.p, k.o, n)
+				t.Errorf("partition %d offset %d landed %d times", k.Partition, k.Offset, n)
 			}
 		}
 	}
@@ -243,7 +156,7 @@ func checkExactlyOnce(t testing.TB, got []schemas.Event, want []placed) {
 		if seen[w] == 0 {
 			missing++
 			if missing < 5 {
-				t.Errorf("partition %d offset %d is missing", w.p, w.o)
+				t.Errorf("partition %d offset %d is missing", w.Partition, w.Offset)
 			}
 		}
 	}

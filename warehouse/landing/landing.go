@@ -7,9 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
-	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/portrait-dev/portrait/batch/chbatch"
@@ -64,11 +62,6 @@ func (l *Lander) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("landing kafka config: %w", err)
 	}
-	sc.Consumer.Offsets.AutoCommit.Enable = true // informational: positions come from the warehouse
-	sc.Consumer.Offsets.AutoCommit.Interval = time.Second
-	sc.Consumer.Group.Session.Timeout = l.cfg.SessionTimeout
-	sc.Consumer.Group.Heartbeat.Interval = l.cfg.SessionTimeout / 3
-	sc.Consumer.Group.Rebalance.Timeout = l.cfg.RebalanceTimeout
 	if sc.Consumer.Fetch.Default < 4<<20 {
 		sc.Consumer.Fetch.Default = 4 << 20
 	}
@@ -82,55 +75,24 @@ func (l *Lander) Run(ctx context.Context) error {
 			return fmt.Errorf("landing: clickhouse schema: %w", err)
 		}
 	}
-	client, err := sarama.NewClient(kc.Brokers, sc)
+	g, err := kafka.OpenGroup(kc, l.cfg.ConsumerTuning, sc) // positions come from the warehouse
 	if err != nil {
-		return fmt.Errorf("connecting to kafka %v: %w", kc.Brokers, err)
+		return err
 	}
-	defer client.Close()
-	group, err := sarama.NewConsumerGroupFromClient(kc.Group, client)
-	if err != nil {
-		return fmt.Errorf("joining consumer group %s: %w", kc.Group, err)
-	}
-	producer, err := kafka.NewProducer(kc)
-	if err != nil {
-		_ = group.Close()
-		return fmt.Errorf("dead-letter producer: %w", err)
-	}
-	defer producer.Close()
+	defer g.Close()
 
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	h := &handler{l: l, client: client, dlq: dlq.NewWriter(producer, kc.DLQTopic), fatal: cancel}
-
+	h := &handler{l: l, client: g.Client, dlq: dlq.NewWriter(g.Producer, kc.DLQTopic), fatal: cancel}
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		for err := range group.Errors() {
-			l.log.Warn("consumer group error", "err", err)
-		}
-	}()
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		l.closeLoop(runCtx)
 	}()
 
 	l.log.Info("landing consuming", "brokers", kc.Brokers, "topic", kc.Topic, "group", kc.Group, "warehouse", l.cfg.Warehouse)
-	for runCtx.Err() == nil {
-		err := group.Consume(runCtx, []string{kc.Topic}, h)
-		if err == nil || runCtx.Err() != nil {
-			continue
-		}
-		if errors.Is(err, sarama.ErrClosedConsumerGroup) {
-			break
-		}
-		l.log.Warn("consumer group session failed; rejoining", "err", err)
-		select {
-		case <-runCtx.Done():
-		case <-time.After(time.Second):
-		}
-	}
-	cerr := group.Close()
+	cerr := g.Run(runCtx, []string{kc.Topic}, h, l.log)
 	cancel(nil)
 	wg.Wait()
 	if err := context.Cause(runCtx); err != nil && !errors.Is(err, context.Canceled) {

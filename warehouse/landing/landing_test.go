@@ -13,31 +13,32 @@ import (
 	"github.com/portrait-dev/portrait/internal/chtest"
 	"github.com/portrait-dev/portrait/internal/clickhouse"
 	"github.com/portrait-dev/portrait/internal/gen"
+	"github.com/portrait-dev/portrait/internal/kafkatest"
 	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/warehouse"
 )
 
 // badRecords are records the landing must dead-letter, by reason.
-func badRecords() ([]record, map[string]int) {
-	return []record{
-		{key: []byte("1"), value: []byte(`not json`), partition: -1},
-		{key: []byte("1"), value: []byte(`{"user_id":1}`), partition: -1},
-		{key: []byte("2"), value: []byte(`{"user_id":1,"item_id":2,"category_id":3,"behavior":"pv","ts":1511568000}`), partition: -1},
-		{key: []byte("1"), value: []byte(`{"user_id":1,"item_id":2,"category_id":3,"behavior":"nope","ts":1511568000}`), partition: -1},
+func badRecords() ([]kafkatest.Record, map[string]int) {
+	return []kafkatest.Record{
+		{Key: []byte("1"), Value: []byte(`not json`), Partition: -1},
+		{Key: []byte("1"), Value: []byte(`{"user_id":1}`), Partition: -1},
+		{Key: []byte("2"), Value: []byte(`{"user_id":1,"item_id":2,"category_id":3,"behavior":"pv","ts":1511568000}`), Partition: -1},
+		{Key: []byte("1"), Value: []byte(`{"user_id":1,"item_id":2,"category_id":3,"behavior":"nope","ts":1511568000}`), Partition: -1},
 	}, map[string]int{"decode": 1, "schema": 2, "key_mismatch": 1}
 }
 
 func TestLandExactlyOnceAndRestartWithoutPositions(t *testing.T) {
 	c := loadCatalog(t, "taobao")
-	kc := startBroker(t, 3)
+	kc := kafkatest.StartBroker(t, testTopic, 3)
 	root := t.TempDir()
 	o := gen.Defaults(7)
 	o.Events = 4000
 	events := gen.Events(c, o)
-	p := newProducer(t, kc, false)
-	at := p.send(t, encodeEvents(t, c, events, -1))
+	p := kafkatest.NewProducer(t, kc, false)
+	at := p.Send(t, kafkatest.EncodeEvents(t, c, events, -1))
 	bad, reasons := badRecords()
-	p.send(t, bad)
+	p.Send(t, bad)
 
 	cfg := testConfig(c, kc, root)
 	in := startLander(t, cfg)
@@ -52,9 +53,9 @@ func TestLandExactlyOnceAndRestartWithoutPositions(t *testing.T) {
 
 	// Landed values are the produced ones.
 	got := landed(t, c, root)
-	byPos := map[placed]schemas.Event{}
+	byPos := map[kafkatest.Placed]schemas.Event{}
 	for _, e := range got {
-		byPos[placed{e.Partition, e.Offset}] = e
+		byPos[kafkatest.Placed{Partition: e.Partition, Offset: e.Offset}] = e
 	}
 	for i, w := range at {
 		require.Equal(t, events[i].Values, byPos[w].Values, "record %d", i)
@@ -81,9 +82,9 @@ func ts(s string) schemas.Timestamp {
 	return schemas.TimestampOf(t)
 }
 
-func taobaoRecord(t *testing.T, c *schemas.Catalog, user int64, at schemas.Timestamp, partition int32) record {
+func taobaoRecord(t *testing.T, c *schemas.Catalog, user int64, at schemas.Timestamp, partition int32) kafkatest.Record {
 	e := schemas.Event{Values: []any{user, int64(10), int64(20), "pv", at}, Time: at}
-	return encodeEvents(t, c, []schemas.Event{e}, partition)[0]
+	return kafkatest.EncodeEvents(t, c, []schemas.Event{e}, partition)[0]
 }
 
 // TestHourClosing runs hour closing with an idle partition and a
@@ -96,9 +97,9 @@ func TestHourClosing(t *testing.T) {
 
 func hourClosing(t *testing.T, ch *clickhouse.Client) {
 	c := loadCatalog(t, "taobao")
-	kc := startBroker(t, 2)
+	kc := kafkatest.StartBroker(t, testTopic, 2)
 	root := t.TempDir()
-	p := newProducer(t, kc, true)
+	p := kafkatest.NewProducer(t, kc, true)
 	clk := &clock{}
 	cfg := testConfig(c, kc, root)
 	cfg.IdleTimeout = time.Minute
@@ -107,7 +108,7 @@ func hourClosing(t *testing.T, ch *clickhouse.Client) {
 	cfg.ClickHouse = ch
 	in := startLander(t, cfg)
 
-	p.send(t, []record{
+	p.Send(t, []kafkatest.Record{
 		taobaoRecord(t, c, 1, ts("2017-11-25T10:10:00Z"), 0),
 		taobaoRecord(t, c, 1, ts("2017-11-25T11:10:00Z"), 0),
 		taobaoRecord(t, c, 1, ts("2017-11-25T12:30:00Z"), 0),
@@ -123,7 +124,7 @@ func hourClosing(t *testing.T, ch *clickhouse.Client) {
 
 	// Partition 1 goes idle; partition 0 keeps getting records.
 	clk.Add(2 * time.Minute)
-	p.send(t, []record{taobaoRecord(t, c, 1, ts("2017-11-25T12:40:00Z"), 0)})
+	p.Send(t, []kafkatest.Record{taobaoRecord(t, c, 1, ts("2017-11-25T12:40:00Z"), 0)})
 	waitFor(t, 20*time.Second, "hours 10 and 11 closed", func() bool { return counter(in.l.m.closed) == 2 })
 	marker := func(h string) warehouse.Marker {
 		m, ok, err := warehouse.ReadMarker(warehouse.HourDir(root, ts(h)))
@@ -143,7 +144,7 @@ func hourClosing(t *testing.T, ch *clickhouse.Client) {
 
 	// A straggler for hour 10 re-opens it; once partition 1 is idle again,
 	// the hour is closed again with three rows and re-loaded.
-	p.send(t, []record{taobaoRecord(t, c, 3, ts("2017-11-25T10:30:00Z"), 1)})
+	p.Send(t, []kafkatest.Record{taobaoRecord(t, c, 3, ts("2017-11-25T10:30:00Z"), 1)})
 	waitFor(t, 20*time.Second, "straggler landed", func() bool { return counter(in.l.m.rows) == 6 })
 	if ch != nil {
 		q, err := ReloadQueue(root)

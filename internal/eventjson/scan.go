@@ -1,12 +1,8 @@
-package landing
+package eventjson
 
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
-	"strconv"
 	"unicode/utf8"
 	"unsafe"
 
@@ -14,29 +10,8 @@ import (
 	"github.com/portrait-dev/portrait/schemas"
 )
 
-// The decoder accepts and rejects exactly what the speed layer's does
-// (stream/decode.go: a JSON object, unknown fields ignored, every catalog
-// field present and non-null, values converted by schemas.ConvertJSON, the
-// message key equal to the key field), with the same DLQ reasons. That
-// decoder is not exported, so this one repeats its rules; the differential
-// test in decode_test.go holds the two fast and slow paths of this file to
-// encoding/json's results. It has a fast path for flat objects without
-// escapes (one pass over the bytes, no map, enum strings not copied) and
-// falls back to encoding/json for anything else.
-
-// rejectError is a record the landing cannot use; reason is one of the
-// dlq.Reason* constants.
-type rejectError struct {
-	reason string
-	err    error
-}
-
-func (e *rejectError) Error() string { return e.reason + ": " + e.err.Error() }
-func (e *rejectError) Unwrap() error { return e.err }
-
-func reject(reason string, format string, args ...any) *rejectError {
-	return &rejectError{reason: reason, err: fmt.Errorf(format, args...)}
-}
+// The fast path: scan tokenises a flat object into one token per catalog
+// field, and convertTokens converts them with ConvertJSON's semantics.
 
 // token kinds of the fast path.
 const (
@@ -53,73 +28,7 @@ type token struct {
 	start, end int // the bytes of a string (without quotes) or number
 }
 
-// decoder turns a record's JSON value into an event.
-type decoder struct {
-	cat   *schemas.Catalog
-	index map[string]int
-	toks  []token
-	rd    bytes.Reader
-	obj   map[string]any
-}
-
-func newDecoder(c *schemas.Catalog) *decoder {
-	d := &decoder{cat: c, index: make(map[string]int, len(c.Fields)), toks: make([]token, len(c.Fields)),
-		obj: make(map[string]any, len(c.Fields)+4)}
-	for i := range c.Fields {
-		d.index[c.Fields[i].Name] = i
-	}
-	return d
-}
-
-// decode fills e.Values (reused when large enough) and e.Time from value.
-func (d *decoder) decode(e *schemas.Event, key, value []byte) error {
-	if cap(e.Values) < len(d.cat.Fields) {
-		e.Values = make([]any, len(d.cat.Fields))
-	}
-	e.Values = e.Values[:len(d.cat.Fields)]
-	var err error
-	if d.scan(value) {
-		err = d.convertTokens(e, value)
-	} else {
-		err = d.decodeSlow(e, value)
-	}
-	if err != nil {
-		return err
-	}
-	e.Time = e.Values[d.cat.Time].(schemas.Timestamp)
-	if !keyMatches(key, e.Values[d.cat.Key]) {
-		return reject(dlq.ReasonKey, "message key %q differs from field %s = %v", key, d.cat.KeyField().Name, e.Values[d.cat.Key])
-	}
-	return nil
-}
-
-func (d *decoder) decodeSlow(e *schemas.Event, value []byte) error {
-	d.rd.Reset(value)
-	dec := json.NewDecoder(&d.rd)
-	dec.UseNumber()
-	clear(d.obj)
-	if err := dec.Decode(&d.obj); err != nil {
-		return reject(dlq.ReasonDecode, "not a JSON object: %v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return reject(dlq.ReasonDecode, "data after the JSON object")
-	}
-	for i := range d.cat.Fields {
-		f := &d.cat.Fields[i]
-		raw, ok := d.obj[f.Name]
-		if !ok {
-			return reject(dlq.ReasonSchema, "field %s: missing", f.Name)
-		}
-		v, err := schemas.ConvertJSON(f, raw)
-		if err != nil {
-			return &rejectError{reason: dlq.ReasonSchema, err: err}
-		}
-		e.Values[i] = v
-	}
-	return nil
-}
-
-func (d *decoder) convertTokens(e *schemas.Event, value []byte) error {
+func (d *Decoder) convertTokens(e *schemas.Event, value []byte) *Rejection {
 	for i := range d.cat.Fields {
 		f := &d.cat.Fields[i]
 		t := d.toks[i]
@@ -165,7 +74,7 @@ func (d *decoder) convertTokens(e *schemas.Event, value []byte) error {
 			}
 		}
 		if err != nil {
-			return &rejectError{reason: dlq.ReasonSchema, err: err}
+			return &Rejection{Reason: dlq.ReasonSchema, Err: err}
 		}
 		e.Values[i] = v
 	}
@@ -179,7 +88,7 @@ func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 // (use the slow path) for anything it does not handle the way
 // encoding/json would without help: escapes, nested values, invalid UTF-8
 // and every syntax error, which the slow path then reports.
-func (d *decoder) scan(v []byte) bool {
+func (d *Decoder) scan(v []byte) bool {
 	for i := range d.toks {
 		d.toks[i].kind = tokMissing
 	}
@@ -325,16 +234,4 @@ func scanNumber(v []byte, i int) (int, bool) {
 		}
 	}
 	return i, true
-}
-
-// keyMatches compares a message key with the event's key field.
-func keyMatches(key []byte, v any) bool {
-	switch k := v.(type) {
-	case string:
-		return string(key) == k
-	case int64:
-		var buf [20]byte
-		return bytes.Equal(key, strconv.AppendInt(buf[:0], k, 10))
-	}
-	return false
 }

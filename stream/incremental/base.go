@@ -1,0 +1,120 @@
+package incremental
+
+import (
+	"encoding/binary"
+
+	"github.com/portrait-dev/portrait/schemas"
+)
+
+// BasePartial is one lifetime tag's partial aggregate over the events
+// before a batch snapshot's cutoff, as the snapshot's state stores it
+// (batch/local.Partial):
+//
+//	count           N
+//	sum, avg        N, Int (int64 field) or Float (float64 field)
+//	min, max        N (1 when set) and Value
+//	first, last     N (1 when set), Value and its Time, Partition, Offset
+//	count_distinct  Values (N = len(Values))
+//	mode            Values with their Counts
+type BasePartial struct {
+	N         int64
+	Int       int64
+	Float     float64
+	Value     any
+	Time      schemas.Timestamp
+	Partition int32
+	Offset    int64
+	Values    []any
+	Counts    []int64
+}
+
+// LifetimeTags lists the catalog indexes of the lifetime aggregate tags,
+// the order Rebase takes their partials in.
+func (x *Executor) LifetimeTags() []int {
+	out := make([]int, len(x.life))
+	for i, s := range x.life {
+		out[i] = x.slots[s].tag.Index
+	}
+	return out
+}
+
+// Rebase makes base (one partial per LifetimeTags entry; nil: the user had
+// no event before from) u's lifetime base, covering every event before the
+// bucket boundary from: the lifetime tags then merge it with the kept
+// buckets from `from` on only, and eviction no longer folds the buckets
+// before it. The buckets before from must be kept still (from ≥ the
+// KeepFrom they were evicted at), or their events are lost.
+func (x *Executor) Rebase(u *User, from schemas.Timestamp, base []BasePartial) {
+	u.baseFrom = from
+	u.rebased, u.baseDirty = true, true
+	if len(x.life) == 0 || base == nil {
+		u.base = nil
+		return
+	}
+	u.base = make([]partial, len(x.slots))
+	for j, s := range x.life {
+		b := &base[j]
+		p := &u.base[s]
+		switch agg := x.slots[s].agg; agg {
+		case schemas.AggCountDistinct, schemas.AggMode:
+			for k, v := range b.Values {
+				n := int64(1)
+				if agg == schemas.AggMode && k < len(b.Counts) {
+					n = b.Counts[k]
+				}
+				p.addCount(agg, v, n)
+			}
+		default:
+			p.n, p.i, p.f, p.v = b.N, b.Int, b.Float, b.Value
+			p.t, p.p, p.o = int64(b.Time), b.Partition, b.Offset
+		}
+	}
+}
+
+// BaseFrom is where u's snapshot base ends (0: u was never rebased).
+func (u *User) BaseFrom() schemas.Timestamp { return u.baseFrom }
+
+// flushRebase emits the parts a Rebase changed: the base's deletion when
+// it is now empty, and the base's end.
+func (x *Executor) flushRebase(u *User, a []byte, emit func(part, value []byte)) []byte {
+	u.rebased = false
+	if u.Empty() { // nothing left to store
+		ns := len(a)
+		a = append(a, partBase, partBaseFrom)
+		emit(a[ns:ns+1:ns+1], nil)
+		emit(a[ns+1:len(a):len(a)], nil)
+		return a
+	}
+	if u.base == nil {
+		ns := len(a)
+		a = append(a, partBase)
+		emit(a[ns:len(a):len(a)], nil)
+	}
+	ns := len(a)
+	a = append(a, partBaseFrom)
+	vs := len(a)
+	a = binary.AppendUvarint(a, codecVersion)
+	a = binary.AppendVarint(a, int64(u.baseFrom))
+	emit(a[ns:vs:vs], a[vs:len(a):len(a)])
+	return a
+}
+
+// Replace makes u hold the state of v, a user rebuilt from scratch with
+// the same key (v must not be used afterwards): the next Flush rewrites
+// every part of v and deletes the parts u had that v lacks.
+func (x *Executor) Replace(u, v *User) {
+	keep := make(map[schemas.Timestamp]bool, len(v.buckets))
+	for i := range v.buckets {
+		keep[v.buckets[i].start] = true
+		v.buckets[i].dirty = true
+	}
+	dropped := append([]schemas.Timestamp(nil), u.dropped...)
+	for i := range u.buckets {
+		if !keep[u.buckets[i].start] {
+			dropped = append(dropped, u.buckets[i].start)
+		}
+	}
+	*u = *v
+	u.dropped = append(dropped, v.dropped...)
+	u.baseDirty, u.rebased = true, true
+}

@@ -11,23 +11,34 @@ import (
 )
 
 // LoadHours replaces each given hour of the events table with the
-// warehouse's files of that hour (LoadEvents), so loading an hour again
-// never duplicates rows. It returns the rows loaded.
+// warehouse's files of that hour, so loading an hour again never
+// duplicates rows. Hours are loaded in groups that share one staging
+// table and INSERT (LoadAll); an hour without events is emptied. It
+// returns the rows loaded.
 func LoadHours(ctx context.Context, c *clickhouse.Client, cat *schemas.Catalog, root string, hours []schemas.Timestamp) (int64, error) {
 	if err := EnsureSchema(ctx, c, cat); err != nil {
 		return 0, err
 	}
 	var rows int64
-	for _, h := range hours {
-		files, err := warehouse.HourFiles(root, h)
-		if err != nil {
-			return rows, err
+	for start := 0; start < len(hours); start += maxHoursPerInsert {
+		var events []schemas.Event
+		for _, h := range hours[start:min(start+maxHoursPerInsert, len(hours))] {
+			files, err := warehouse.HourFiles(root, h)
+			if err != nil {
+				return rows, err
+			}
+			evs, err := warehouse.ReadEventRows(ctx, cat, files)
+			if err != nil {
+				return rows, fmt.Errorf("loading hour %s into ClickHouse: %w", h, err)
+			}
+			if len(evs) == 0 {
+				if err := LoadEvents(ctx, c, cat, h, nil); err != nil {
+					return rows, err
+				}
+			}
+			events = append(events, evs...)
 		}
-		events, err := warehouse.ReadEventRows(ctx, cat, files)
-		if err != nil {
-			return rows, fmt.Errorf("loading hour %s into ClickHouse: %w", h, err)
-		}
-		if err := LoadEvents(ctx, c, cat, h, events); err != nil {
+		if err := LoadAll(ctx, c, cat, events); err != nil {
 			return rows, err
 		}
 		rows += int64(len(events))

@@ -29,6 +29,9 @@ type Config struct {
 	Dir string
 	// ClickHouse, when set, adds the ClickHouse stages (DSN).
 	ClickHouse string
+	// StreamEvents caps the events of the Kafka stages (they live in the
+	// in-process broker's memory); 0 skips those stages.
+	StreamEvents int
 	Log        *slog.Logger
 	Progress   io.Writer
 }
@@ -167,7 +170,7 @@ func (c Config) clickhouseStages() []Stage {
 		}},
 		{Name: "recompute clickhouse", Run: func(ctx context.Context) (Result, error) {
 			ps, err := chbatch.Engine{Client: client}.Compute(ctx, c.Catalog, c.cutoff())
-			var events int64
+			var events uint64
 			if err == nil {
 				err = client.Conn().QueryRow(ctx, "SELECT count() FROM "+clickhouse.QuoteIdent(chbatch.EventsTable)).Scan(&events)
 			}
@@ -190,6 +193,9 @@ func (c Config) Stages() []Stage {
 	stages := c.batchStages()
 	if c.ClickHouse != "" {
 		stages = append(stages, c.clickhouseStages()...)
+	}
+	if c.StreamEvents > 0 {
+		stages = append(stages, c.streamStages()...)
 	}
 	return stages
 }

@@ -1,0 +1,242 @@
+package benchrun
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/portrait-dev/portrait/internal/gen"
+	"github.com/portrait-dev/portrait/internal/kafka"
+	"github.com/portrait-dev/portrait/internal/source"
+	"github.com/portrait-dev/portrait/schemas"
+	"github.com/portrait-dev/portrait/serving"
+	"github.com/portrait-dev/portrait/stream"
+	"github.com/portrait-dev/portrait/warehouse/landing"
+)
+
+// streamStages pre-fill an in-process broker (kfake, real wire protocol)
+// and time the speed layer and the landing consumer draining it, then
+// drive lookups through the HTTP API while more events are ingested.
+func (c Config) streamStages() []Stage {
+	st := &streamBench{cfg: c, events: min(c.Events, c.StreamEvents)}
+	return []Stage{
+		{Name: "kafka pre-fill", Run: st.prefill},
+		{Name: "speed end-to-end", Run: st.speed},
+		{Name: "lookups @20k/s + ingest", Run: st.lookups},
+		{Name: "landing end-to-end", Run: st.landing},
+		{Name: "stream cleanup", Run: st.cleanup},
+	}
+}
+
+type streamBench struct {
+	cfg    Config
+	events int
+	broker *kafka.Broker
+	kc     kafka.Config
+	speedS *stream.Speed
+	stop   context.CancelFunc
+	done   chan error
+	dir    string
+}
+
+const benchPartitions = 4
+
+func (b *streamBench) prefill(ctx context.Context) (Result, error) {
+	var err error
+	b.dir, err = os.MkdirTemp(b.cfg.Dir, "stream-")
+	if err != nil {
+		return Result{}, err
+	}
+	b.broker, err = kafka.StartBroker(context.WithoutCancel(ctx), "127.0.0.1:0", kafka.DefaultTopics(benchPartitions))
+	if err != nil {
+		return Result{}, err
+	}
+	b.kc = kafka.DefaultConfig()
+	b.kc.Brokers = b.broker.Brokers()
+	n, err := b.produce(ctx, b.cfg.Seed, b.events)
+	return Result{Items: n, Unit: "events", Note: fmt.Sprintf("%d JSON events for %d users into %d partitions (not a target)", n, b.cfg.Users, benchPartitions)}, err
+}
+
+// liveSpan is the event-time span of the Kafka stages: live traffic covers
+// the last hours, not the nine days of the batch data set (which would
+// make the landing write a file per partition for every one of 216 hours).
+const liveSpan = 2 * time.Hour
+
+// produce sends count generated events keyed by user.
+func (b *streamBench) produce(ctx context.Context, seed uint64, count int) (int64, error) {
+	p, err := kafka.NewProducer(b.kc)
+	if err != nil {
+		return 0, err
+	}
+	defer p.Close()
+	o := gen.Options{Seed: seed, Users: b.cfg.Users, Events: count, Start: start, Span: liveSpan.Milliseconds(), Partitions: 1, Cardinality: 5000}
+	batch := make([]kafka.Message, 0, 4096)
+	var n int64
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := p.Send(ctx, batch...)
+		batch = batch[:0]
+		return err
+	}
+	err = gen.Stream(b.cfg.Catalog, o, func(e *schemas.Event) error {
+		batch = append(batch, kafka.Message{Key: []byte(source.Key(e.Values[b.cfg.Catalog.Key])), Value: source.AppendJSON(nil, b.cfg.Catalog, e.Values)})
+		n++
+		if len(batch) == cap(batch) {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	return n, err
+}
+
+func (b *streamBench) speed(ctx context.Context) (Result, error) {
+	cfg := stream.Config{}
+	cfg.Catalog = b.cfg.Catalog
+	cfg.Kafka = b.kc
+	cfg.StateDir = filepath.Join(b.dir, "speed")
+	s, err := stream.New(cfg, quiet(), prometheus.NewRegistry())
+	if err != nil {
+		return Result{}, err
+	}
+	b.speedS = s
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	b.stop, b.done = stop, make(chan error, 1)
+	go func() { b.done <- s.Run(runCtx) }()
+	err = waitFor(ctx, b.done, func() bool { return s.Applied() >= int64(b.events) })
+	return Result{Items: s.Applied(), Unit: "events", Target: 250e3,
+		Note: "consume + decode + apply + Pebble checkpoints; CPU includes the in-process broker"}, err
+}
+
+// lookups runs an open-loop load of 20k GET /v1/profiles/{id} per second
+// for five seconds through the lookup API's HTTP handler, in process (no
+// socket: a loopback HTTP client on the same two cores would measure
+// itself), while more events are produced and ingested. Each request is
+// timed from its scheduled start, so a stall counts against every request
+// it delays (no coordinated omission).
+func (b *streamBench) lookups(ctx context.Context) (Result, error) {
+	const rate, seconds, workers = 20_000, 5, 8
+	h, err := serving.NewHandler(b.cfg.Catalog, b.speedS, serving.Config{}, nil, quiet())
+	if err != nil {
+		return Result{}, err
+	}
+	ingestCtx, stopIngest := context.WithCancel(ctx)
+	defer stopIngest()
+	go b.produce(ingestCtx, b.cfg.Seed+1, b.events) //nolint:errcheck // background load only
+
+	total := rate * seconds
+	lat := make([]time.Duration, total)
+	var bad atomic.Int64
+	began := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 7))
+			for i := w; i < total; i += workers {
+				at := began.Add(time.Duration(i) * time.Second / rate)
+				if d := time.Until(at); d > 0 {
+					time.Sleep(d)
+				}
+				req := httptest.NewRequest(http.MethodGet, "/v1/profiles/"+strconv.Itoa(1+r.IntN(b.cfg.Users)), nil)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				lat[i] = time.Since(at)
+				if rec.Code != http.StatusOK && rec.Code != http.StatusNotFound {
+					bad.Add(1)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	note := fmt.Sprintf("open loop, %d req/s for %ds through the HTTP handler in process while ingesting; target p99 ≤ 1ms; %d non-200/404 answers", rate, seconds, bad.Load())
+	return Result{Items: int64(total), Unit: "lookups", Latencies: lat, Note: note}, nil
+}
+
+func (b *streamBench) landing(ctx context.Context) (Result, error) {
+	b.stop()
+	if err := <-b.done; err != nil {
+		return Result{}, fmt.Errorf("speed layer: %w", err)
+	}
+	_ = b.speedS.Close()
+	reg := prometheus.NewRegistry()
+	cfg := landing.Config{}
+	cfg.Catalog = b.cfg.Catalog
+	cfg.Kafka = b.kc
+	cfg.Warehouse = filepath.Join(b.dir, "landed")
+	cfg.RollAge = time.Second // files still roll by size; the tail is not left waiting for the default age
+	l, err := landing.New(cfg, quiet(), reg)
+	if err != nil {
+		return Result{}, err
+	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- l.Run(runCtx) }()
+	want := float64(2 * b.events) // the pre-fill and the lookup stage's ingest
+	err = waitFor(ctx, done, func() bool { return counter(reg, "portrait_landing_rows_total") >= want })
+	rows := counter(reg, "portrait_landing_rows_total")
+	stop()
+	if rerr := <-done; err == nil && rerr != nil {
+		err = rerr
+	}
+	return Result{Items: int64(rows), Unit: "rows", Target: 1e6,
+		Note: "consume + decode + Parquet files per (partition, hour) with fsync, roll age 1s; CPU includes the in-process broker"}, err
+}
+
+func (b *streamBench) cleanup(context.Context) (Result, error) {
+	b.broker.Close()
+	return Result{Unit: "-"}, os.RemoveAll(b.dir)
+}
+
+// waitFor polls cond until it holds, the component stops, or ctx ends.
+func waitFor(ctx context.Context, done <-chan error, cond func() bool) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-done:
+			return fmt.Errorf("stopped before catching up: %v", err)
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+func counter(g prometheus.Gatherer, name string) float64 {
+	mfs, err := g.Gather()
+	if err != nil {
+		return 0
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+func quiet() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+}

@@ -19,7 +19,7 @@ export PORTRAIT_CH_PORT PORTRAIT_CLICKHOUSE
 
 CLICKHOUSE := deploy/local/clickhouse.sh
 
-.PHONY: build test lint bench demo ui-shot ch-start ch-stop clean distclean
+.PHONY: build test lint bench demo run ui-shot ch-start ch-stop clean distclean
 
 build:
 	$(GO) build -o bin/portrait ./cmd/portrait
@@ -40,6 +40,9 @@ bench:
 
 demo:
 	deploy/local/demo.sh
+
+run: ## the whole system on the embedded broker (Ctrl-C stops it)
+	$(GO) run ./cmd/portrait run --config portrait.example.yaml
 
 ui-shot:
 	dashboards/ui-shot.sh bin/ui-shot.png

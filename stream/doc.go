@@ -47,6 +47,23 @@
 // further than ClockSkew in the future. They are produced synchronously
 // before the partition's offset moves past them.
 //
+// Batch snapshots (rebase.go): Rebase makes the newest batch snapshot's
+// lifetime partials (its _state/) the base of every user's lifetime tags,
+// merged with the speed layer's buckets from the snapshot's cutoff on;
+// users the speed layer does not hold are served from the snapshot alone,
+// and Snapshot reports the cutoff. Each user stores where its base ends,
+// so a restart keeps the merge exact; call Rebase (or WatchSnapshots) on
+// start and after each recompute.
+//
+// Reconcile support: late and duplicate events are remembered per user
+// (drift.go; written with the checkpoint that covers them), dead-lettered
+// records are read back from the DLQ topic (RefreshDriftMarks), and
+// DriftMarks hands both to the reconciler (package serving).
+// RebuildUsers (repair.go) replaces drifting users' state with state
+// rebuilt from their warehouse events and a snapshot's lifetime base, in
+// one checkpoint. OpenState opens a stopped instance's store without
+// Kafka (portrait reconcile --state).
+//
 // Metrics:
 //
 //	portrait_speed_events_consumed_total        records read

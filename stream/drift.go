@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/portrait-dev/portrait/schemas"
+	"github.com/portrait-dev/portrait/stream/state"
 )
 
 // Causes of drift the speed layer records per user (the reconciler's
@@ -29,11 +31,17 @@ const unknownTime = schemas.Timestamp(math.MinInt64)
 // aside instead of folding them in: late events (older than the kept
 // buckets), duplicates (an id already applied), and dead-lettered records
 // (read back from the DLQ topic by RefreshDriftMarks). The reconciler
-// attributes drift with it. It lives in memory: a restart forgets the
-// marks of records before the resumed offset.
+// attributes drift with it. Late and duplicate marks are written with the
+// checkpoint that covers their records (state.DriftRecord) and read back
+// when the partition is loaded, so a restart neither loses nor repeats
+// them.
 type driftLog struct {
 	mu    sync.Mutex
 	marks map[driftKey]*driftMark
+	// dirty are the late and duplicate marks changed since the last
+	// checkpoint, with their partition (dead-letter marks are not stored:
+	// they are read back from the topic).
+	dirty map[driftKey]int32
 	// dlqNext is the next DLQ offset to read, per DLQ partition.
 	dlqNext map[int32]int64
 }
@@ -52,7 +60,7 @@ type driftMark struct {
 }
 
 func newDriftLog() *driftLog {
-	return &driftLog{marks: map[driftKey]*driftMark{}, dlqNext: map[int32]int64{}}
+	return &driftLog{marks: map[driftKey]*driftMark{}, dirty: map[driftKey]int32{}, dlqNext: map[int32]int64{}}
 }
 
 func (d *driftLog) add(cause string, key any, t schemas.Timestamp, partition int32) {
@@ -65,6 +73,9 @@ func (d *driftLog) add(cause string, key any, t schemas.Timestamp, partition int
 	m.events++
 	m.first = min(m.first, t)
 	m.partition = partition
+	if cause != causeDLQ {
+		d.dirty[driftKey{cause, key}] = partition
+	}
 	d.mu.Unlock()
 }
 
@@ -74,9 +85,70 @@ func (d *driftLog) forget(keys []any) {
 	defer d.mu.Unlock()
 	for _, k := range keys {
 		for _, c := range []string{causeLate, causeDuplicate, causeDLQ} {
-			delete(d.marks, driftKey{c, k})
+			dk := driftKey{c, k}
+			if m := d.marks[dk]; m != nil && c != causeDLQ {
+				d.dirty[dk] = m.partition
+			}
+			delete(d.marks, dk)
 		}
 	}
+}
+
+// Stored cause bytes (state.DriftRecord.Cause).
+var causeBytes = map[string]byte{causeLate: 'l', causeDuplicate: 'u'}
+
+// flush returns the changed late and duplicate marks as store records and
+// clears the change marks; the caller holds the engine's gate, so they
+// match the offsets of the same checkpoint.
+func (d *driftLog) flush(keyType schemas.Type) ([]state.DriftRecord, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.dirty) == 0 {
+		return nil, nil
+	}
+	out := make([]state.DriftRecord, 0, len(d.dirty))
+	for k, p := range d.dirty {
+		key, err := state.EncodeKey(nil, keyType, k.key)
+		if err != nil {
+			return nil, fmt.Errorf("encoding drift mark: %w", err)
+		}
+		r := state.DriftRecord{Partition: p, Cause: causeBytes[k.cause], Key: key}
+		if m := d.marks[k]; m != nil {
+			r.Value = binary.AppendVarint(nil, m.events)
+			r.Value = binary.AppendVarint(r.Value, int64(m.first))
+		}
+		out = append(out, r)
+	}
+	clear(d.dirty)
+	return out, nil
+}
+
+// load reads the stored marks of partition p; marks in memory already
+// (a partition owned again) are newer and kept.
+func (d *driftLog) load(store *state.Store, p int32, keyType schemas.Type) error {
+	return store.Drift(p, func(cause byte, k, v []byte) error {
+		var name string
+		for n, b := range causeBytes {
+			if b == cause {
+				name = n
+			}
+		}
+		key, err := state.DecodeKey(keyType, k)
+		if err != nil || name == "" {
+			return fmt.Errorf("partition %d: corrupt drift mark %c %x", p, cause, k)
+		}
+		events, n1 := binary.Varint(v)
+		first, n2 := binary.Varint(v[max(n1, 0):])
+		if n1 <= 0 || n2 <= 0 {
+			return fmt.Errorf("partition %d: corrupt drift mark %c %v", p, cause, key)
+		}
+		d.mu.Lock()
+		if dk := (driftKey{name, key}); d.marks[dk] == nil {
+			d.marks[dk] = &driftMark{events: events, first: schemas.Timestamp(first), partition: p}
+		}
+		d.mu.Unlock()
+		return nil
+	})
 }
 
 // partitionOf is the Kafka partition of key's marked records, if any.

@@ -127,6 +127,9 @@ func (g *engine) load(p int32) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("loading state: %w", err)
 	}
+	if err := g.drift.load(g.store, p, g.keyType); err != nil {
+		return 0, fmt.Errorf("loading state: %w", err)
+	}
 	g.gate.Lock()
 	rebased := g.rebaseLoaded(part)
 	g.mu.Lock()
@@ -413,12 +416,17 @@ func (g *engine) checkpoint(sweep bool) (map[int32]int64, error) {
 			cp.Partitions[p] = *c.pos
 		}
 	}
+	drift, err := g.drift.flush(g.keyType)
+	if err != nil {
+		return nil, err
+	}
+	cp.Drift = drift
 	g.mu.Lock()
 	g.updateGauges()
 	g.mu.Unlock()
 	gated = false
 	g.gate.Unlock()
-	if len(cp.Users) == 0 && len(cp.Partitions) == 0 {
+	if len(cp.Users) == 0 && len(cp.Partitions) == 0 && len(cp.Drift) == 0 {
 		return written, nil
 	}
 	if err := g.store.Write(cp); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/portrait-dev/portrait/batch"
 	"github.com/portrait-dev/portrait/schemas"
@@ -54,6 +55,29 @@ func (s *Speed) Rebase(ctx context.Context, root string) (schemas.Timestamp, boo
 		return 0, false, err
 	}
 	return c, true, nil
+}
+
+// WatchSnapshots calls Rebase now and then every interval until ctx is
+// done, so that the lifetime tags rest on the newest snapshot under root;
+// failures are logged and retried at the next tick. Reconcile a new
+// snapshot before the speed layer rests on it: once rebased, the lifetime
+// tags as of its cutoff equal the snapshot's by construction.
+func (s *Speed) WatchSnapshots(ctx context.Context, root string, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, _, err := s.Rebase(ctx, root); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Warn("rebasing lifetime tags", "root", root, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // RebaseOn rebases the lifetime tags on the snapshot of cutoff c.

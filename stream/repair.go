@@ -63,7 +63,7 @@ func (s *Speed) RebuildUsers(ctx context.Context, root string, snapshot schemas.
 	}
 	g.mu.RUnlock()
 	rebuilt, newDirty := 0, 0
-	var skipped []any
+	var skipped, done []any
 	var failure error
 	for _, key := range keys {
 		k, ok := g.normalizeKey(key)
@@ -135,7 +135,9 @@ func (s *Speed) RebuildUsers(ctx context.Context, root string, snapshot schemas.
 			newDirty++
 		}
 		rebuilt++
+		done = append(done, k)
 	}
+	g.drift.forget(done) // in the same checkpoint as the rebuilt users
 	g.mu.Lock()
 	g.dirty += newDirty
 	g.mu.Unlock()
@@ -146,7 +148,6 @@ func (s *Speed) RebuildUsers(ctx context.Context, root string, snapshot schemas.
 	if failure != nil {
 		return rebuilt, fmt.Errorf("rebuilding users: %w", failure)
 	}
-	g.drift.forget(keys)
 	if len(skipped) > 0 {
 		s.log.Warn("users not rebuilt: no owned partition holds them", "users", len(skipped), "sample", skipped[:min(len(skipped), 10)])
 	}

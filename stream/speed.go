@@ -170,10 +170,9 @@ func (s *Speed) Watermark() schemas.Timestamp {
 // bucket.
 func (s *Speed) AsOf() schemas.Timestamp { return s.x.LiveAsOf(s.Watermark()) }
 
-// Snapshot is the batch snapshot the lifetime tags rest on. The speed
-// layer does not rebase on snapshots yet: its lifetime tags cover every
-// event it applied, so there is none.
-func (s *Speed) Snapshot() (schemas.Timestamp, bool) { return 0, false }
+// Snapshot is the batch snapshot the lifetime tags rest on (Rebase);
+// false before any: the lifetime tags then cover every event applied.
+func (s *Speed) Snapshot() (schemas.Timestamp, bool) { return s.Rebased() }
 
 // CatalogHash identifies the catalog the values follow.
 func (s *Speed) CatalogHash() string { return s.cfg.Catalog.Hash }

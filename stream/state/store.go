@@ -13,6 +13,7 @@
 //	m format                                     → "2"
 //	p <partition>                                → next offset (varint), watermark (varint)
 //	u <partition> <len uvarint> <userkey> <part> → encoded part of a user
+//	d <partition> <cause> <userkey>              → drift mark of a user (drift.go)
 //
 // User keys are int64 (8 bytes big-endian, sign bit flipped so that the
 // byte order is the numeric order) or strings (their bytes). Format 1
@@ -206,6 +207,8 @@ func (s *Store) Users(p int32, fn func(key, part, value []byte) error) error {
 type Checkpoint struct {
 	Users      []UserRecord
 	Partitions map[int32]Partition
+	// Drift are the drift marks changed since the last checkpoint (drift.go).
+	Drift []DriftRecord
 }
 
 // UserRecord is one encoded part of a user in a checkpoint.
@@ -233,6 +236,9 @@ func (s *Store) Write(cp *Checkpoint) error {
 		if err != nil {
 			return fmt.Errorf("building checkpoint batch: %w", err)
 		}
+	}
+	if err := writeDrift(b, cp.Drift); err != nil {
+		return err
 	}
 	var buf [2 * binary.MaxVarintLen64]byte
 	for p, pos := range cp.Partitions {

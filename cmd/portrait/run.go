@@ -213,6 +213,22 @@ func runSystem(ctx context.Context, cfg config.Config, forceEmbedded bool, logge
 	if err != nil {
 		return err
 	}
+	if cfg.API.Token != "" {
+		admin, err := serving.NewAdminHandler(serving.AdminConfig{Token: cfg.API.Token, Catalog: cat,
+			Root: cfg.Warehouse, Speed: speed, ClickHouse: ch, Metrics: rj.drift, Logger: logger.With("component", "admin")})
+		if err != nil {
+			return err
+		}
+		api = serving.WithAdmin(api, admin)
+	} else {
+		logger.Info("admin endpoints (POST /v1/admin/reconcile) are off: set api.token to enable them")
+	}
+	// Lifetime tags start from the newest snapshot, when there is one.
+	if c, ok, err := speed.Rebase(ctx, cfg.Warehouse); err != nil {
+		logger.Warn("lifetime tags not rebased on the newest snapshot", "err", err)
+	} else if ok {
+		logger.Info("lifetime tags rebased", "snapshot", c)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/", api)
 	mux.Handle("/ui", requireToken(cfg.API.Token, ui.NewHandler(status, nil, logger)))

@@ -210,6 +210,11 @@ func (rj *runJobs) reconcile(ctx context.Context, r jobs.RunContext) (jobs.RunRe
 	if rj.status != nil {
 		rj.status.setDrift(driftFigures(rep))
 	}
+	// Rebase only after reconciling: once rebased on a snapshot, the
+	// lifetime tags as of its cutoff equal the batch by construction.
+	if _, _, err := rj.speed.Rebase(ctx, rj.cfg.Warehouse); err != nil {
+		rj.log.Warn("rebasing lifetime tags on the new snapshot", "err", err)
+	}
 	return jobs.RunResult{Rows: int64(rep.Users),
 		Detail: fmt.Sprintf("snapshot %s: %d users, %d drifting", rep.SnapshotText, rep.Users, rep.Drifting)}, nil
 }

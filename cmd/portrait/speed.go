@@ -25,6 +25,7 @@ func newSpeedCmd() *cobra.Command {
 		listen string
 		cfg    stream.Config
 		cf     *consumerFlags
+		opts   speedServeOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "speed --catalog C (--brokers B | --embedded-kafka[=ADDR]) --state DIR [--listen ADDR]",
@@ -33,7 +34,10 @@ func newSpeedCmd() *cobra.Command {
 each event to its users' tags, keeps the state (and the Kafka offsets it
 reflects) in a Pebble store under --state, and sends records it cannot use
 to the dead-letter topic. It serves the lookup API and /metrics on --listen.
-SIGTERM or SIGINT checkpoints and stops.`,
+With --warehouse, lifetime tags are served as the newest batch snapshot's
+base merged with the speed partials since it (checked every minute), and
+with --token too, POST /v1/admin/reconcile runs the reconciler in this
+process (portrait reconcile --api). SIGTERM or SIGINT checkpoints and stops.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -44,29 +48,46 @@ SIGTERM or SIGINT checkpoints and stops.`,
 			}
 			cfg.Catalog = c
 			defer b.Close()
-			return runSpeed(ctx, cfg, listen, logger)
+			return runSpeed(ctx, cfg, listen, opts, logger)
 		},
 	}
 	f := cmd.Flags()
 	cf = addConsumerFlags(f, &cfg.Kafka, &cfg.ConsumerTuning, stream.DefaultGroup)
 	f.StringVar(&cfg.StateDir, "state", "data/speed", "state store directory (Pebble)")
 	f.StringVar(&listen, "listen", "127.0.0.1:8080", "address of the lookup API and /metrics")
+	f.StringVar(&opts.warehouse, "warehouse", "", "warehouse folder: rebase lifetime tags on its newest snapshot")
+	f.StringVar(&opts.token, "token", os.Getenv("PORTRAIT_API_TOKEN"), "bearer token for the API; enables the admin endpoints with --warehouse (default $PORTRAIT_API_TOKEN)")
 	f.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", stream.DefaultCheckpointInterval, "how often state and offsets are synced")
 	f.DurationVar(&cfg.Grace, "grace", stream.DefaultGrace, "how long buckets are kept beyond the longest window (also the allowed lateness)")
 	return cmd
 }
 
-func runSpeed(ctx context.Context, cfg stream.Config, listen string, logger *slog.Logger) error {
+// speedServeOptions are the optional serving features of portrait speed.
+type speedServeOptions struct{ warehouse, token string }
+
+func runSpeed(ctx context.Context, cfg stream.Config, listen string, opts speedServeOptions, logger *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s, err := stream.New(cfg, logger, reg)
 	if err != nil {
 		return err
 	}
-	h, err := serving.NewHandler(cfg.Catalog, s, serving.Config{}, reg, logger)
+	h, err := serving.NewHandler(cfg.Catalog, s, serving.Config{Token: opts.token}, reg, logger)
 	if err != nil {
 		_ = s.Close()
 		return err
+	}
+	if opts.warehouse != "" {
+		go s.WatchSnapshots(ctx, opts.warehouse, time.Minute)
+		if opts.token != "" {
+			admin, err := serving.NewAdminHandler(serving.AdminConfig{Token: opts.token, Catalog: cfg.Catalog,
+				Root: opts.warehouse, Speed: s, Metrics: serving.NewDriftMetrics(reg), Logger: logger})
+			if err != nil {
+				_ = s.Close()
+				return err
+			}
+			h = serving.WithAdmin(h, admin)
+		}
 	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {

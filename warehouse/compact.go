@@ -45,7 +45,7 @@ import (
 // LiveFiles drops every file whose range another file of the same
 // partition in the same folder contains, so they too read each event once.
 // A crash between any two steps leaves a state both kinds read correctly,
-// and the next compaction (or SealHour) finishes the job.
+// and the next compaction (or CloseHour) finishes the job.
 
 // CompactOptions tune Compact.
 type CompactOptions struct {
@@ -149,7 +149,7 @@ func CompactHour(ctx context.Context, root string, cat *schemas.Catalog, dir str
 		if err != nil {
 			return st, err
 		}
-		if err := SealHour(dir); err != nil {
+		if err := CloseHour(dir); err != nil {
 			return st, err
 		}
 		if m, _, err = ReadMarker(dir); err != nil {
@@ -284,7 +284,7 @@ func mergeRun(ctx context.Context, root string, cat *schemas.Catalog, dir string
 	if err != nil {
 		return MarkerFile{}, nil, fmt.Errorf("compacting %s: %w", dir, err)
 	}
-	if err := SealHour(dir); err != nil {
+	if err := CloseHour(dir); err != nil {
 		return MarkerFile{}, nil, err
 	}
 	for _, f := range run {
@@ -351,44 +351,6 @@ func LiveFiles(paths []string) []string {
 		out = append(out, p)
 	}
 	return out
-}
-
-// SealHour (re)writes the _SUCCESS marker of an events hour folder like
-// CloseHour, but lists only the live files (LiveFiles): a file a
-// compaction superseded is never listed. Call it holding LockWarehouse
-// when compaction may run at the same time.
-func SealHour(dir string) error {
-	old, _, err := ReadMarker(dir)
-	if err != nil {
-		return err
-	}
-	known := make(map[string]MarkerFile, len(old.Files))
-	for _, f := range old.Files {
-		known[f.Name] = f
-	}
-	files, err := DataFiles(dir)
-	if err != nil {
-		return err
-	}
-	files = LiveFiles(files)
-	m := Marker{Files: make([]MarkerFile, 0, len(files))}
-	for _, path := range files {
-		st, err := os.Stat(path)
-		if err != nil {
-			return fmt.Errorf("closing hour %s: %w", dir, err)
-		}
-		mf, ok := known[filepath.Base(path)]
-		if !ok || mf.Bytes != st.Size() {
-			rows, err := FileRows(path)
-			if err != nil {
-				return fmt.Errorf("closing hour %s: %w", dir, err)
-			}
-			mf = MarkerFile{Name: filepath.Base(path), Rows: rows, Bytes: st.Size()}
-		}
-		m.Files = append(m.Files, mf)
-		m.Rows += mf.Rows
-	}
-	return WriteMarker(dir, m)
 }
 
 // LockFile is the file under the warehouse root that LockWarehouse locks.

@@ -79,7 +79,7 @@ func TestCompactHour(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, st.FilesIn)
 
-	require.NoError(t, SealHour(dir))
+	require.NoError(t, CloseHour(dir))
 	st, err = Compact(context.Background(), root, c, hour, hour+1, CompactOptions{})
 	require.NoError(t, err)
 	require.Equal(t, 7, st.FilesIn)
@@ -115,7 +115,7 @@ func TestCompactFinishesInterruptedRun(t *testing.T) {
 	writePart(t, root, c, b)
 	writePart(t, root, c, append(append([]schemas.Event{}, a...), b...)) // the compacted file, olds not yet removed
 	dir := HourDir(root, hour)
-	require.NoError(t, SealHour(dir))
+	require.NoError(t, CloseHour(dir))
 	m, _, err := ReadMarker(dir)
 	require.NoError(t, err)
 	require.EqualValues(t, 20, m.Rows, "the marker never lists superseded files")
@@ -250,7 +250,7 @@ func TestReadersDuringCommits(t *testing.T) {
 		writePart(t, root, c, partEvents(0, int64(i*per), per, hour))
 		unlock, err := LockWarehouse(root)
 		require.NoError(t, err)
-		require.NoError(t, SealHour(dir))
+		require.NoError(t, CloseHour(dir))
 		require.NoError(t, unlock())
 		if i%50 == 49 {
 			_, err := CompactHour(context.Background(), root, c, dir, CompactOptions{TargetBytes: 1 << 30})

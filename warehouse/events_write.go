@@ -338,9 +338,11 @@ func PartFileName(_ schemas.Timestamp, events []schemas.Event) string {
 }
 
 // CloseHour (re)writes the _SUCCESS marker of an events hour folder so
-// that it lists every data file in it with its rows and bytes. Entries of
-// the previous marker are reused for files whose size is unchanged; other
-// files' row counts are read from their Parquet footer.
+// that it lists every live data file in it (LiveFiles: never one a
+// compaction superseded) with its rows and bytes. Entries of the previous
+// marker are reused for files whose size is unchanged; other files' row
+// counts are read from their Parquet footer. Call it holding
+// LockWarehouse when a compaction may run at the same time.
 func CloseHour(dir string) error {
 	old, _, err := ReadMarker(dir)
 	if err != nil {
@@ -354,6 +356,7 @@ func CloseHour(dir string) error {
 	if err != nil {
 		return err
 	}
+	files = LiveFiles(files)
 	m := Marker{Files: make([]MarkerFile, 0, len(files))}
 	for _, path := range files {
 		st, err := os.Stat(path)

@@ -79,7 +79,7 @@ func Quarantine(root, path string, reason error) (string, error) {
 		return "", fmt.Errorf("quarantining %s: %w", path, err)
 	}
 	if _, ok, _ := ReadMarker(dir); ok {
-		if err := SealHour(dir); err != nil {
+		if err := CloseHour(dir); err != nil {
 			return dest, fmt.Errorf("quarantined %s but could not rewrite the marker: %w", path, err)
 		}
 	}

@@ -39,7 +39,7 @@ func TestQuarantineCorruptVariants(t *testing.T) {
 			good := writePart(t, root, c, partEvents(0, 0, 50, hour))
 			bad := writePart(t, root, c, partEvents(1, 0, 50, hour))
 			dir := HourDir(root, hour)
-			require.NoError(t, SealHour(dir))
+			require.NoError(t, CloseHour(dir))
 			b, err := os.ReadFile(bad)
 			require.NoError(t, err)
 			require.NoError(t, os.WriteFile(bad, tc.damage(b), 0o644))

@@ -97,7 +97,7 @@ func (l *Lander) CloseHours(ctx context.Context) (CloseResult, error) {
 		if err := enqueueReload(l.cfg.Warehouse, c.h, reason, now); err != nil {
 			return res, err
 		}
-		if err := warehouse.SealHour(dir); err != nil {
+		if err := warehouse.CloseHour(dir); err != nil {
 			return res, fmt.Errorf("closing hour %s: %w", c.h, err)
 		}
 		if had {

@@ -1,20 +1,34 @@
 package landing
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
+	"runtime/pprof"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
+	"github.com/stretchr/testify/require"
+
 	"github.com/portrait-dev/portrait/internal/gen"
+	"github.com/portrait-dev/portrait/internal/kafka"
 	"github.com/portrait-dev/portrait/internal/kafkatest"
-	"github.com/portrait-dev/portrait/warehouse"
 )
 
 // BenchmarkLand lands a pre-filled 4-partition kfake topic (taobao
 // events as JSON) into a fresh warehouse per iteration, from the first
 // record to the last committed file, and reports rows/s, MB/s of JSON
 // consumed, CPU seconds per million rows and the files produced.
+//
+// The sub-benchmark consume-only reads the same records with the same
+// sarama configuration and drops them: its CPU is what the in-process
+// broker and sarama's fetch decoding cost, so land minus consume-only is
+// the landing's own cost. The landing's goroutines (and sarama's, which
+// they start) carry the profiler label side=landing; the broker's do not:
+// `go tool pprof -tagfocus side=landing` shows the client side alone.
 func BenchmarkLand(b *testing.B) {
 	const n = 400_000
 	c := loadCatalog(b, "taobao")
@@ -29,32 +43,98 @@ func BenchmarkLand(b *testing.B) {
 		jsonBytes += int64(len(r.Key) + len(r.Value))
 	}
 	kafkatest.NewProducer(b, kc, false).Send(b, recs)
-	b.ResetTimer()
-	var cpu, wall time.Duration
-	var files, bytes float64
-	for i := range b.N {
-		cfg := testConfig(c, kc, b.TempDir())
-		cfg.Kafka.Group = fmt.Sprintf("bench-%d", i)
-		cfg.RollBytes = 16 << 20
-		cfg.RollAge = time.Second
-		cpu0 := cpuTime()
-		start := time.Now()
-		in := startLander(b, cfg)
-		waitFor(b, 5*time.Minute, "all rows landed", func() bool { return counter(in.l.m.rows) >= n })
-		wall += time.Since(start)
-		cpu += cpuTime() - cpu0
-		files += counter(in.l.m.files)
-		bytes += counter(in.l.m.bytes)
-		in.stop(b)
+
+	report := func(b *testing.B, cpu, wall time.Duration) {
+		rows := float64(n) * float64(b.N)
+		b.ReportMetric(rows/wall.Seconds(), "rows/s")
+		b.ReportMetric(float64(jsonBytes)*float64(b.N)/wall.Seconds()/1e6, "MB/s")
+		b.ReportMetric(cpu.Seconds()/(rows/1e6), "cpu-s/Mrows")
+		b.ReportMetric(rows/cpu.Seconds(), "rows/cpu-s")
 	}
-	rows := float64(n) * float64(b.N)
-	b.ReportMetric(rows/wall.Seconds(), "rows/s")
-	b.ReportMetric(float64(jsonBytes)*float64(b.N)/wall.Seconds()/1e6, "MB/s")
-	b.ReportMetric(cpu.Seconds()/(rows/1e6), "cpu-s/Mrows")
-	b.ReportMetric(files/float64(b.N), "files")
-	b.ReportMetric(bytes/files, "bytes/file")
-	b.ReportMetric(bytes/rows, "bytes/row")
-	_ = warehouse.EventsTable
+	labels := pprof.Labels("side", "landing")
+
+	b.Run("land", func(b *testing.B) {
+		var cpu, wall time.Duration
+		var files, bytes float64
+		for i := range b.N {
+			cfg := testConfig(c, kc, b.TempDir())
+			cfg.Kafka.Group = fmt.Sprintf("bench-%d-%d", b.N, i)
+			cfg.RollBytes = 16 << 20
+			cfg.RollAge = time.Second
+			cpu0 := cpuTime()
+			start := time.Now()
+			var in *instance
+			pprof.Do(context.Background(), labels, func(context.Context) { in = startLander(b, cfg) })
+			waitFor(b, 5*time.Minute, "all rows landed", func() bool { return counter(in.l.m.rows) >= n })
+			wall += time.Since(start)
+			cpu += cpuTime() - cpu0
+			files += counter(in.l.m.files)
+			bytes += counter(in.l.m.bytes)
+			in.stop(b)
+		}
+		report(b, cpu, wall)
+		b.ReportMetric(files/float64(b.N), "files")
+		b.ReportMetric(bytes/(float64(n)*float64(b.N)), "bytes/row")
+	})
+
+	b.Run("consume-only", func(b *testing.B) {
+		var cpu, wall time.Duration
+		for i := range b.N {
+			kcfg := kc
+			kcfg.Group = fmt.Sprintf("drain-%d-%d", b.N, i)
+			cpu0 := cpuTime()
+			start := time.Now()
+			pprof.Do(context.Background(), labels, func(context.Context) { drain(b, kcfg, n) })
+			wall += time.Since(start)
+			cpu += cpuTime() - cpu0
+		}
+		report(b, cpu, wall)
+	})
+}
+
+// drain reads n records of the topic through a consumer group with the
+// landing's sarama configuration and drops them.
+func drain(b *testing.B, kc kafka.Config, n int64) {
+	kc.ApplyDefaults()
+	sc, err := saramaConfig(kc)
+	require.NoError(b, err)
+	var tuning kafka.ConsumerTuning
+	tuning.ApplyDefaults()
+	tuning.SessionTimeout, tuning.RebalanceTimeout = 2*time.Second, 2*time.Second
+	g, err := kafka.OpenGroup(kc, tuning, sc)
+	require.NoError(b, err)
+	defer g.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := &drainHandler{n: n, done: cancel}
+	_ = g.Run(ctx, []string{kc.Topic}, h, slog.New(slog.DiscardHandler))
+	require.GreaterOrEqual(b, h.got.Load(), n)
+}
+
+type drainHandler struct {
+	n    int64
+	got  atomic.Int64
+	done context.CancelFunc
+}
+
+func (h *drainHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (h *drainHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (h *drainHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	msgs := make([]*sarama.ConsumerMessage, 0, maxBatch)
+	for {
+		select {
+		case <-sess.Context().Done():
+			return nil
+		case m, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+			msgs = kafka.AppendWaiting(append(msgs[:0], m), claim.Messages(), maxBatch)
+			if h.got.Add(int64(len(msgs))) >= h.n {
+				h.done()
+			}
+		}
+	}
 }
 
 func cpuTime() time.Duration {

@@ -3,6 +3,7 @@ package landing
 import (
 	"context"
 	"fmt"
+	"io"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -11,7 +12,6 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/portrait-dev/portrait/internal/dlq"
-	"github.com/portrait-dev/portrait/internal/eventjson"
 	"github.com/portrait-dev/portrait/internal/kafka"
 	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/warehouse"
@@ -103,7 +103,7 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 		committed = map[schemas.Timestamp]int64{}
 	}
 	c := &claimState{l: l, sess: sess, p: p, next: next, durable: next, committed: committed,
-		reached: schemas.Timestamp(st.Reached), hasReached: st.HasReached, dec: eventjson.NewDecoder(l.cfg.Catalog, l.cfg.limits()),
+		reached: schemas.Timestamp(st.Reached), hasReached: st.HasReached, dec: newDecoder(l.cfg.Catalog, l.cfg.limits()),
 		bufs: map[schemas.Timestamp]*hourBuf{}, lastRecord: l.cfg.Now()}
 	tick := time.NewTicker(tickEvery(l.cfg))
 	defer tick.Stop()
@@ -150,10 +150,11 @@ func tickEvery(cfg Config) time.Duration {
 }
 
 // hourBuf holds the records of one partition for one event-time hour,
-// in offset order.
+// in offset order, column by column (no value boxed, nothing for the
+// garbage collector to scan).
 type hourBuf struct {
-	events []schemas.Event
-	bytes  int64
+	cols  *warehouse.EventColumns
+	bytes int64
 }
 
 // claimState is the landing state of one claimed partition.
@@ -171,79 +172,134 @@ type claimState struct {
 	// buffered.
 	reached, bufMax       schemas.Timestamp
 	hasReached, hasBufMax bool
-	dec                   *eventjson.Decoder
+	dec                   *decoder
 	bufs                  map[schemas.Timestamp]*hourBuf
+	free                  []*warehouse.EventColumns
 	bufBytes              int64
 	bufSince              time.Time
 	lastRecord            time.Time
-	slab                  []any
 	rejects               []dlq.Record
-	batch                 []pendingEvent
+	// undo is where each hour touched by the batch being processed stood
+	// before it, to take the batch back when its rejects cannot be sent.
+	undo []bufMark
 }
 
-type pendingEvent struct {
-	e     schemas.Event
+type bufMark struct {
+	h     schemas.Timestamp
+	b     *hourBuf
+	n     int
 	bytes int64
 }
 
-// process decodes a batch, dead-letters the bad records (synchronously),
-// then buffers the good ones by hour.
+// buf returns the buffer of hour h, remembering where it stood before
+// the current batch.
+func (c *claimState) buf(h schemas.Timestamp) *hourBuf {
+	b := c.bufs[h]
+	if b == nil {
+		b = &hourBuf{}
+		if k := len(c.free); k > 0 {
+			b.cols, c.free = c.free[k-1], c.free[:k-1]
+		} else {
+			b.cols = warehouse.NewEventColumns(c.l.cfg.Catalog)
+		}
+		c.bufs[h] = b
+	}
+	for i := range c.undo {
+		if c.undo[i].b == b {
+			return b
+		}
+	}
+	c.undo = append(c.undo, bufMark{h: h, b: b, n: b.cols.Len(), bytes: b.bytes})
+	return b
+}
+
+// rollback takes back what the current batch buffered.
+func (c *claimState) rollback() {
+	for _, u := range c.undo {
+		u.b.cols.Truncate(u.n)
+		u.b.bytes = u.bytes
+		if u.n == 0 {
+			c.release(u.h)
+		}
+	}
+	c.undo = c.undo[:0]
+}
+
+// release drops the (empty) buffer of hour h, keeping its memory.
+func (c *claimState) release(h schemas.Timestamp) {
+	if b := c.bufs[h]; b != nil {
+		b.cols.Reset()
+		c.free = append(c.free, b.cols)
+		delete(c.bufs, h)
+	}
+}
+
+// process decodes a batch into the column buffers of its hours,
+// dead-letters the bad records (synchronously) and, when that fails,
+// takes the batch back out of the buffers.
 func (c *claimState) process(ctx context.Context, w *dlq.Writer, msgs []*sarama.ConsumerMessage) error {
 	l := c.l
 	now := l.cfg.Now()
-	nf := len(l.cfg.Catalog.Fields)
 	c.rejects = c.rejects[:0]
-	c.batch = c.batch[:0]
+	c.undo = c.undo[:0]
 	next := c.next
+	var (
+		consumed, skipped, bytes int64
+		lastH                    schemas.Timestamp
+		lastB                    *hourBuf
+		bufMax                   = c.bufMax
+		hasBufMax                = c.hasBufMax
+	)
 	for _, m := range msgs {
 		if m.Offset < next {
 			continue // before the position (a fetch may start early)
 		}
 		next = m.Offset + 1
-		l.m.consumed.Inc()
-		if len(c.slab) < nf {
-			c.slab = make([]any, nf*1024)
-		}
-		e := schemas.Event{Values: c.slab[:nf:nf]}
-		if r := c.dec.Decode(&e, m.Key, m.Value, now); r != nil {
+		consumed++
+		t, r := c.dec.decode(m.Key, m.Value, now)
+		if r != nil {
 			c.rejects = append(c.rejects, r.Record(m.Topic, m.Partition, m.Offset, m.Key, m.Value))
 			continue
 		}
-		if last, ok := c.committed[warehouse.HourStart(e.Time)]; ok && m.Offset <= last {
-			l.m.skipped.Inc() // already in a committed file
+		h := warehouse.HourStart(t)
+		if last, ok := c.committed[h]; ok && m.Offset <= last {
+			skipped++ // already in a committed file
 			continue
 		}
-		c.slab = c.slab[nf:]
-		e.Partition, e.Offset = m.Partition, m.Offset
-		c.batch = append(c.batch, pendingEvent{e: e, bytes: int64(len(m.Key) + len(m.Value))})
+		if lastB == nil || h != lastH {
+			lastH, lastB = h, c.buf(h)
+		}
+		if err := c.dec.appendTo(lastB.cols, m.Partition, m.Offset); err != nil {
+			c.rollback()
+			return fmt.Errorf("partition %d offset %d: buffering: %w", m.Partition, m.Offset, err)
+		}
+		n := int64(len(m.Key) + len(m.Value))
+		lastB.bytes += n
+		bytes += n
+		if !hasBufMax || t > bufMax {
+			bufMax, hasBufMax = t, true
+		}
+	}
+	l.m.consumed.Add(float64(consumed))
+	if skipped > 0 {
+		l.m.skipped.Add(float64(skipped))
 	}
 	if next == c.next {
 		return nil
 	}
 	if len(c.rejects) > 0 {
 		if err := w.Send(ctx, c.rejects); err != nil {
+			c.rollback()
 			return err
 		}
 		for i := range c.rejects {
 			l.m.dlq.WithLabelValues(c.rejects[i].Reason).Inc()
 		}
 	}
-	for i := range c.batch {
-		pe := &c.batch[i]
-		h := warehouse.HourStart(pe.e.Time)
-		b := c.bufs[h]
-		if b == nil {
-			b = &hourBuf{}
-			c.bufs[h] = b
-		}
-		b.events = append(b.events, pe.e)
-		b.bytes += pe.bytes
-		c.bufBytes += pe.bytes
-		if !c.hasBufMax || pe.e.Time > c.bufMax {
-			c.bufMax, c.hasBufMax = pe.e.Time, true
-		}
-	}
-	if c.bufSince.IsZero() && len(c.batch) > 0 {
+	c.undo = c.undo[:0]
+	c.bufBytes += bytes
+	c.bufMax, c.hasBufMax = bufMax, hasBufMax
+	if c.bufSince.IsZero() && bytes > 0 {
 		c.bufSince = now
 	}
 	c.next = next
@@ -276,9 +332,9 @@ func (c *claimState) stop(claim sarama.ConsumerGroupClaim) error {
 	return nil
 }
 
-// flush commits the buffered records: one file per hour (temp name, fsync,
-// rename, folder fsync), then the partition's position and reached event
-// time, then the group offset. A crash in between leaves files whose
+// flush commits the buffered records: one file per hour (all written to
+// temp names and fsynced, then renamed, then each folder fsynced), then
+// the partition's position and reached event time, then the group offset. A crash in between leaves files whose
 // records the next run drops when it reads them again.
 func (c *claimState) flush() error {
 	if c.bufBytes == 0 && c.next == c.durable {
@@ -293,18 +349,27 @@ func (c *claimState) flush() error {
 		hours = append(hours, h)
 	}
 	sort.Slice(hours, func(i, j int) bool { return hours[i] < hours[j] })
-	for _, h := range hours {
-		evs := c.bufs[h].events
-		first, last := evs[0].Offset, evs[len(evs)-1].Offset
-		path := filepath.Join(hourDir(l.cfg.Warehouse, h), warehouse.PartName(c.p, first, last))
-		mf, err := warehouse.WriteEventsFile(path, l.cfg.Catalog, evs, ingest)
-		if err != nil {
-			return fmt.Errorf("landing partition %d: %w", c.p, err)
+	// One commit for every hour's file: written and fsynced
+	// concurrently, then renamed, then one fsync per hour folder.
+	files := make([]warehouse.AtomicFile, len(hours))
+	for i, h := range hours {
+		cols := c.bufs[h].cols
+		first, last := cols.Offset(0), cols.Offset(cols.Len()-1)
+		files[i] = warehouse.AtomicFile{
+			Path:  filepath.Join(hourDir(l.cfg.Warehouse, h), warehouse.PartName(c.p, first, last)),
+			Write: func(w io.Writer) error { return warehouse.WriteEventColumns(w, cols, ingest) },
 		}
-		c.committed[h] = last
+	}
+	sizes, err := warehouse.WriteFilesAtomic(files)
+	if err != nil {
+		return fmt.Errorf("landing partition %d: %w", c.p, err)
+	}
+	for i, h := range hours {
+		cols := c.bufs[h].cols
+		c.committed[h] = cols.Offset(cols.Len() - 1)
 		l.m.files.Inc()
-		l.m.rows.Add(float64(mf.Rows))
-		l.m.bytes.Add(float64(mf.Bytes))
+		l.m.rows.Add(float64(cols.Len()))
+		l.m.bytes.Add(float64(sizes[i]))
 	}
 	if c.hasBufMax && (!c.hasReached || c.bufMax > c.reached) {
 		c.reached, c.hasReached = c.bufMax, true
@@ -318,7 +383,9 @@ func (c *claimState) flush() error {
 	c.sess.MarkOffset(l.cfg.Kafka.Topic, c.p, c.next, "")
 	c.l.setPartition(c.p, func(pw *partWatermark) { pw.reached, pw.hasReached = c.reached, c.hasReached })
 	l.noteWritten(hours)
-	clear(c.bufs)
+	for _, h := range hours {
+		c.release(h)
+	}
 	c.bufBytes, c.bufSince, c.hasBufMax = 0, time.Time{}, false
 	l.m.flushSeconds.Observe(time.Since(start).Seconds())
 	return nil

@@ -8,7 +8,10 @@
 // Each claimed partition decodes and validates its records as the speed
 // layer does (same rules, same DLQ reasons; bad records go to the DLQ
 // through internal/dlq, synchronously, before the position moves past
-// them) and buffers the good ones by event-time hour. When the buffered
+// them) and buffers the good ones by event-time hour, column by column
+// (warehouse.EventColumns: typed slices, no boxed values; plain flat
+// records are decoded straight into them, everything else through
+// internal/eventjson, which defines what is valid). When the buffered
 // JSON reaches RollBytes or the oldest buffered record is RollAge old, it
 // commits: one file per hour,
 //
@@ -16,8 +19,10 @@
 //
 // holding every buffered record of that partition and hour in offset order
 // (first and last are their offsets), with _partition, _offset and
-// _ingest_time columns; each written under a temp name, fsynced, renamed,
-// and its folder fsynced (warehouse.WriteEventsFile). Only then does the
+// _ingest_time columns; all of a commit's files are written under temp
+// names and fsynced, then renamed, then each hour folder (and any folder
+// created for it, in its parent) fsynced once (warehouse.WriteFilesAtomic,
+// warehouse.WriteEventColumns). Only then does the
 // partition's position (<warehouse>/_landing/partitions/<topic>-<p>.json:
 // next offset and newest event time landed) move, and after it the
 // group's committed offset (informational).

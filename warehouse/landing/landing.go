@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/portrait-dev/portrait/batch/chbatch"
@@ -58,14 +59,10 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Lander, e
 // record is lost or landed twice by that).
 func (l *Lander) Run(ctx context.Context) error {
 	kc := l.cfg.Kafka
-	sc, err := kc.Sarama()
+	sc, err := saramaConfig(kc)
 	if err != nil {
-		return fmt.Errorf("landing kafka config: %w", err)
+		return err
 	}
-	if sc.Consumer.Fetch.Default < 4<<20 {
-		sc.Consumer.Fetch.Default = 4 << 20
-	}
-	sc.ChannelBufferSize = 4096
 
 	if err := l.loadOpenHours(); err != nil {
 		return err
@@ -103,6 +100,21 @@ func (l *Lander) Run(ctx context.Context) error {
 	}
 	l.log.Info("landing stopped")
 	return nil
+}
+
+// saramaConfig is the consumer configuration of the landing: large
+// fetches and a deep message channel, so that a ConsumeClaim batch is
+// thousands of records.
+func saramaConfig(kc kafka.Config) (*sarama.Config, error) {
+	sc, err := kc.Sarama()
+	if err != nil {
+		return nil, fmt.Errorf("landing kafka config: %w", err)
+	}
+	if sc.Consumer.Fetch.Default < 4<<20 {
+		sc.Consumer.Fetch.Default = 4 << 20
+	}
+	sc.ChannelBufferSize = maxBatch
+	return sc, nil
 }
 
 // loadOpenHours queues for closing every hour that has files but no

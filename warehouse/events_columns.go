@@ -1,0 +1,311 @@
+package warehouse
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/portrait-dev/portrait/schemas"
+)
+
+// EventColumns buffers events column by column, in typed slices that hold
+// no Go pointers (strings are copied into one byte arena), so that a
+// consumer can keep millions of events buffered without boxing a value per
+// field or giving the garbage collector anything to scan. WriteEventColumns
+// writes them as the same Parquet file WriteEvents writes for the same
+// events, byte for byte.
+type EventColumns struct {
+	cat   *schemas.Catalog
+	kinds []columnKind // by field
+	// slot is the index of a field's column in the slice of its kind.
+	slot   []int
+	ints   [][]int64
+	floats [][]float64
+	bools  [][]bool
+	strs   [][]strRef
+	arena  []byte
+	part   []int32
+	offset []int64
+	times  []schemas.Timestamp
+}
+
+// strRef is a string of the arena.
+type strRef struct{ off, n uint32 }
+
+// NewEventColumns returns an empty buffer for events of cat.
+func NewEventColumns(cat *schemas.Catalog) *EventColumns {
+	c := &EventColumns{cat: cat, kinds: columnKinds(cat)[:len(cat.Fields)], slot: make([]int, len(cat.Fields))}
+	for i, k := range c.kinds {
+		switch k {
+		case kindInt64:
+			c.slot[i] = len(c.ints)
+			c.ints = append(c.ints, nil)
+		case kindDouble:
+			c.slot[i] = len(c.floats)
+			c.floats = append(c.floats, nil)
+		case kindBool:
+			c.slot[i] = len(c.bools)
+			c.bools = append(c.bools, nil)
+		case kindString:
+			c.slot[i] = len(c.strs)
+			c.strs = append(c.strs, nil)
+		}
+	}
+	return c
+}
+
+// Len is the number of events buffered.
+func (c *EventColumns) Len() int { return len(c.offset) }
+
+// Offset is the _offset of event i.
+func (c *EventColumns) Offset(i int) int64 { return c.offset[i] }
+
+// Partition is the _partition of event i.
+func (c *EventColumns) Partition(i int) int32 { return c.part[i] }
+
+// Time is the event time of event i.
+func (c *EventColumns) Time(i int) schemas.Timestamp { return c.times[i] }
+
+// Reset empties the buffer and keeps its memory.
+func (c *EventColumns) Reset() { c.Truncate(0) }
+
+// Truncate drops every event from the n-th on (n ≤ Len).
+func (c *EventColumns) Truncate(n int) {
+	for i := range c.ints {
+		c.ints[i] = c.ints[i][:n]
+	}
+	for i := range c.floats {
+		c.floats[i] = c.floats[i][:n]
+	}
+	for i := range c.bools {
+		c.bools[i] = c.bools[i][:n]
+	}
+	arena := 0
+	for i := range c.strs {
+		c.strs[i] = c.strs[i][:n]
+		if n > 0 {
+			r := c.strs[i][n-1]
+			arena = max(arena, int(r.off+r.n))
+		}
+	}
+	c.arena = c.arena[:arena]
+	c.part, c.offset, c.times = c.part[:n], c.offset[:n], c.times[:n]
+}
+
+// Append adds an event. Every field must have a non-null value of its
+// type (as WriteEvents requires); otherwise nothing is added.
+func (c *EventColumns) Append(e *schemas.Event) error {
+	vs := e.Values
+	if len(vs) != len(c.kinds) {
+		return fmt.Errorf("event has %d values, catalog %s has %d fields", len(vs), c.cat.Name, len(c.kinds))
+	}
+	strBytes, err := c.check(vs)
+	if err != nil {
+		return err
+	}
+	if int64(len(c.arena))+strBytes > math.MaxUint32 {
+		return fmt.Errorf("event columns: string arena full at %d events", c.Len())
+	}
+	for i, v := range vs {
+		s := c.slot[i]
+		switch x := v.(type) {
+		case int64:
+			c.ints[s] = append(c.ints[s], x)
+		case schemas.Timestamp:
+			c.ints[s] = append(c.ints[s], int64(x))
+		case float64:
+			c.floats[s] = append(c.floats[s], x)
+		case bool:
+			c.bools[s] = append(c.bools[s], x)
+		case string:
+			c.strs[s] = append(c.strs[s], strRef{off: uint32(len(c.arena)), n: uint32(len(x))})
+			c.arena = append(c.arena, x...)
+		}
+	}
+	c.part = append(c.part, e.Partition)
+	c.offset = append(c.offset, e.Offset)
+	c.times = append(c.times, e.Time)
+	return nil
+}
+
+// check verifies the types and returns the bytes of the strings.
+// EventRow is one event in typed form, for AppendRow: the value of field
+// i is Ints[i] (int64 and timestamp fields), Floats[i], Bools[i] or
+// Strings[i], by the field's type; the other slices' entry i is unused.
+type EventRow struct {
+	Ints      []int64
+	Floats    []float64
+	Bools     []bool
+	Strings   [][]byte
+	Time      schemas.Timestamp
+	Partition int32
+	Offset    int64
+}
+
+// NewRow returns a row sized for the buffer's catalog.
+func (c *EventColumns) NewRow() *EventRow {
+	n := len(c.kinds)
+	return &EventRow{Ints: make([]int64, n), Floats: make([]float64, n), Bools: make([]bool, n), Strings: make([][]byte, n)}
+}
+
+// AppendRow adds an event given in typed form (the strings are copied).
+// Unlike Append it cannot check the types: the caller decoded the row by
+// them.
+func (c *EventColumns) AppendRow(r *EventRow) error {
+	var strBytes int64
+	for i, k := range c.kinds {
+		if k == kindString {
+			strBytes += int64(len(r.Strings[i]))
+		}
+	}
+	if int64(len(c.arena))+strBytes > math.MaxUint32 {
+		return fmt.Errorf("event columns: string arena full at %d events", c.Len())
+	}
+	for i, k := range c.kinds {
+		s := c.slot[i]
+		switch k {
+		case kindInt64:
+			c.ints[s] = append(c.ints[s], r.Ints[i])
+		case kindDouble:
+			c.floats[s] = append(c.floats[s], r.Floats[i])
+		case kindBool:
+			c.bools[s] = append(c.bools[s], r.Bools[i])
+		case kindString:
+			b := r.Strings[i]
+			c.strs[s] = append(c.strs[s], strRef{off: uint32(len(c.arena)), n: uint32(len(b))})
+			c.arena = append(c.arena, b...)
+		}
+	}
+	c.part = append(c.part, r.Partition)
+	c.offset = append(c.offset, r.Offset)
+	c.times = append(c.times, r.Time)
+	return nil
+}
+
+func (c *EventColumns) check(vs []any) (strBytes int64, err error) {
+	for j, v := range vs {
+		ok := false
+		switch c.cat.Fields[j].Type {
+		case schemas.TypeInt64:
+			_, ok = v.(int64)
+		case schemas.TypeFloat64:
+			_, ok = v.(float64)
+		case schemas.TypeString:
+			var s string
+			s, ok = v.(string)
+			strBytes += int64(len(s))
+		case schemas.TypeBool:
+			_, ok = v.(bool)
+		case schemas.TypeTimestamp:
+			_, ok = v.(schemas.Timestamp)
+		}
+		if !ok {
+			return 0, fmt.Errorf("field %s: got %T, want %s", c.cat.Fields[j].Name, v, c.cat.Fields[j].Type)
+		}
+	}
+	return strBytes, nil
+}
+
+// WriteEventColumnsFile writes the buffered events to one Parquet file at
+// path, atomically (WriteFileAtomic), and returns its marker entry; the
+// file is the one WriteEventsFile writes for the same events.
+func WriteEventColumnsFile(path string, cols *EventColumns, ingest schemas.Timestamp) (MarkerFile, error) {
+	var size int64
+	err := WriteFileAtomic(path, func(w io.Writer) error {
+		cw := &countingWriter{w: w}
+		if err := WriteEventColumns(cw, cols, ingest); err != nil {
+			return err
+		}
+		size = cw.n
+		return nil
+	})
+	if err != nil {
+		return MarkerFile{}, err
+	}
+	return MarkerFile{Name: filepath.Base(path), Rows: int64(cols.Len()), Bytes: size}, nil
+}
+
+// WriteEventColumns writes the buffered events as one Parquet file to w:
+// the bytes WriteEvents writes for the same events.
+func WriteEventColumns(w io.Writer, cols *EventColumns, ingest schemas.Timestamp) error {
+	return writeEventColumns(w, cols, ingest, rowGroupRows)
+}
+
+func writeEventColumns(w io.Writer, cols *EventColumns, ingest schemas.Timestamp, groupRows int) error {
+	cat := cols.cat
+	// The options of writeEvents, in the same order.
+	opts := []parquet.WriterOption{ParquetSchema(cat), parquet.Compression(codec), parquet.CreatedBy("portrait", "", "")}
+	for _, f := range cat.Fields {
+		if f.Type == schemas.TypeString {
+			opts = append(opts, parquet.SkipPageBounds(f.Name))
+		}
+	}
+	pw := parquet.NewWriter(w, opts...)
+	n, nf := cols.Len(), len(cat.Fields)
+	buf := make([]parquet.Value, writeChunk)
+	for start := 0; start < n; start += groupRows {
+		end := min(start+groupRows, n)
+		cw := pw.ColumnWriters()
+		for c := range nf + 3 {
+			for s := start; s < end; s += writeChunk {
+				e := min(s+writeChunk, end)
+				vals := buf[:e-s]
+				cols.fill(vals, s, e, c, ingest)
+				if _, err := cw[c].WriteRowValues(vals); err != nil {
+					return fmt.Errorf("writing column %d: %w", c, err)
+				}
+			}
+		}
+		if err := pw.Flush(); err != nil {
+			return fmt.Errorf("writing row group: %w", err)
+		}
+	}
+	if err := pw.Close(); err != nil {
+		return fmt.Errorf("closing parquet writer: %w", err)
+	}
+	return nil
+}
+
+// fill builds the values of column c for events s..e; strings reference
+// the arena in place.
+func (c *EventColumns) fill(vals []parquet.Value, s, e, col int, ingest schemas.Timestamp) {
+	nf := len(c.kinds)
+	switch {
+	case col == nf:
+		for i, p := range c.part[s:e] {
+			vals[i] = parquet.Int32Value(p)
+		}
+	case col == nf+1:
+		for i, o := range c.offset[s:e] {
+			vals[i] = parquet.Int64Value(o)
+		}
+	case col == nf+2:
+		v := parquet.Int64Value(int64(ingest))
+		for i := range vals {
+			vals[i] = v
+		}
+	default:
+		slot := c.slot[col]
+		switch c.kinds[col] {
+		case kindInt64:
+			for i, x := range c.ints[slot][s:e] {
+				vals[i] = parquet.Int64Value(x)
+			}
+		case kindDouble:
+			for i, x := range c.floats[slot][s:e] {
+				vals[i] = parquet.DoubleValue(x)
+			}
+		case kindBool:
+			for i, x := range c.bools[slot][s:e] {
+				vals[i] = parquet.BooleanValue(x)
+			}
+		case kindString:
+			for i, r := range c.strs[slot][s:e] {
+				vals[i] = parquet.ByteArrayValue(c.arena[r.off : r.off+r.n : r.off+r.n])
+			}
+		}
+	}
+}

@@ -174,6 +174,7 @@ func New(o Options) (*Scheduler, error) {
 			return nil, fmt.Errorf("jobs: jobs.%s: no such job (registered: %v)", name, s.names)
 		}
 	}
+	s.metrics.init(s.names, s.log, s.logger)
 	return s, nil
 }
 

@@ -78,6 +78,11 @@ func WithAdmin(h, admin http.Handler) http.Handler {
 	return mux
 }
 
+// rebaser is the speed layer's lifetime rebase (*stream.Speed).
+type rebaser interface {
+	Rebase(ctx context.Context, root string) (schemas.Timestamp, bool, error)
+}
+
 type admin struct {
 	cfg   AdminConfig
 	token [sha256.Size]byte
@@ -125,6 +130,14 @@ func (a *admin) reconcile(w http.ResponseWriter, r *http.Request) {
 		a.cfg.Logger.Error("reconcile failed", "err", err)
 		adminError(w, http.StatusInternalServerError, err.Error())
 		return
+	}
+	// As after the scheduled reconcile: once the snapshot is reconciled,
+	// lifetime tags are rebased on it (reconciling after a rebase would
+	// show them equal by construction).
+	if rb, ok := a.cfg.Speed.(rebaser); ok {
+		if _, _, err := rb.Rebase(r.Context(), a.cfg.Root); err != nil {
+			a.cfg.Logger.Warn("rebasing lifetime tags after reconcile", "err", err)
+		}
 	}
 	var buf bytes.Buffer
 	if err := rep.WriteJSON(&buf); err != nil {

@@ -86,7 +86,26 @@ type metrics struct {
 	requests *prometheus.CounterVec
 }
 
+// lookupCodes are the HTTP status codes each lookup endpoint answers
+// with; newMetrics creates their series at start, so that dashboards and
+// alerts see zeros before the first request.
+var lookupCodes = map[string][]int{
+	"get":       {http.StatusOK, http.StatusBadRequest, http.StatusNotFound, http.StatusServiceUnavailable},
+	"batch_get": {http.StatusOK, http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusServiceUnavailable},
+}
+
 func newMetrics(reg prometheus.Registerer) *metrics {
+	m := newMetricVecs(reg)
+	for endpoint, codes := range lookupCodes {
+		m.duration.WithLabelValues(endpoint)
+		for _, code := range codes {
+			m.requests.WithLabelValues(endpoint, strconv.Itoa(code))
+		}
+	}
+	return m
+}
+
+func newMetricVecs(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
 	return &metrics{
 		duration: f.NewHistogramVec(prometheus.HistogramOpts{

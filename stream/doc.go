@@ -73,7 +73,13 @@
 //	portrait_speed_events_dlq_total{reason}     records dead-lettered
 //	portrait_speed_checkpoint_duration_seconds  histogram of checkpoint time
 //	portrait_speed_checkpoint_users_total       users written (their changed parts)
+//	portrait_speed_checkpoint_size_bytes        histogram of bytes committed per checkpoint
 //	portrait_speed_state_users                  users in memory
+//	portrait_speed_state_bytes                  disk space of the Pebble store (at start and after each checkpoint)
 //	portrait_speed_watermark_seconds            newest event time applied
 //	portrait_speed_consumer_lag_records{partition}
+//	                                            records behind the high-water mark, per owned
+//	                                            partition: set on assignment, removed when the
+//	                                            partition is revoked (none before the first
+//	                                            assignment: ownership is not known until then)
 package stream

@@ -429,11 +429,14 @@ func (g *engine) checkpoint(sweep bool) (map[int32]int64, error) {
 	if len(cp.Users) == 0 && len(cp.Partitions) == 0 && len(cp.Drift) == 0 {
 		return written, nil
 	}
-	if err := g.store.Write(cp); err != nil {
+	n, err := g.store.WriteSize(cp)
+	if err != nil {
 		return nil, err
 	}
 	g.m.checkpointSeconds.Observe(time.Since(start).Seconds())
 	g.m.checkpointUsers.Add(float64(users))
+	g.m.checkpointBytes.Observe(float64(n))
+	g.m.stateBytes.Set(float64(g.store.DiskUsage()))
 	return written, nil
 }
 

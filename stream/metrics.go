@@ -16,6 +16,8 @@ type metrics struct {
 	dlq               *prometheus.CounterVec
 	checkpointSeconds prometheus.Histogram
 	checkpointUsers   prometheus.Counter
+	checkpointBytes   prometheus.Histogram
+	stateBytes        prometheus.Gauge
 	users             prometheus.Gauge
 	watermark         prometheus.Gauge
 	lag               *prometheus.GaugeVec
@@ -53,6 +55,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "portrait_speed_checkpoint_users_total",
 			Help: "User states written by checkpoints.",
 		}),
+		checkpointBytes: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "portrait_speed_checkpoint_size_bytes",
+			Help:    "Bytes written by one checkpoint (the committed batch).",
+			Buckets: prometheus.ExponentialBuckets(1024, 4, 12), // 1 KiB … 4 GiB
+		}),
+		stateBytes: f.NewGauge(prometheus.GaugeOpts{
+			Name: "portrait_speed_state_bytes",
+			Help: "Disk space of the state store (Pebble tables, WAL and other files), as of the last checkpoint.",
+		}),
 		users: f.NewGauge(prometheus.GaugeOpts{
 			Name: "portrait_speed_state_users",
 			Help: "Users held in memory for the owned partitions.",
@@ -63,7 +74,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		lag: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "portrait_speed_consumer_lag_records",
-			Help: "Records between the next offset to apply and the partition's high-water mark.",
+			Help: "Records between the next offset to apply and the partition's high-water mark, per owned partition (set on assignment, removed on revocation).",
 		}, []string{"partition"}),
 	}
 	for _, r := range dlq.Reasons {

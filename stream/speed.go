@@ -47,6 +47,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Speed, er
 		return nil, err
 	}
 	m := newMetrics(reg)
+	m.stateBytes.Set(float64(store.DiskUsage()))
 	return &Speed{cfg: cfg, log: logger, m: m, x: x, store: store, eng: newEngine(x, store, m)}, nil
 }
 
@@ -75,7 +76,7 @@ func (s *Speed) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	h := &handler{s: s, client: g.Client, dlq: dlq.NewWriter(g.Producer, kc.DLQTopic), fatal: cancel,
-		trigger: make(chan struct{}, 1), start: map[int32]int64{}}
+		trigger: make(chan struct{}, 1), start: map[int32]int64{}, lagged: map[int32]bool{}}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -198,7 +199,12 @@ type handler struct {
 	mu    sync.Mutex
 	sess  sarama.ConsumerGroupSession
 	start map[int32]int64
+	// lagged are the partitions with a lag series; Setup removes the
+	// series of partitions no longer owned.
+	lagged map[int32]bool
 }
+
+func partitionLabel(p int32) string { return strconv.Itoa(int(p)) }
 
 func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 	topic := h.s.cfg.Kafka.Topic
@@ -208,6 +214,14 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 		keep[p] = true
 	}
 	h.s.eng.release(keep)
+	h.mu.Lock()
+	for p := range h.lagged {
+		if !keep[p] {
+			h.s.m.lag.DeleteLabelValues(partitionLabel(p))
+			delete(h.lagged, p)
+		}
+	}
+	h.mu.Unlock()
 	start := map[int32]int64{}
 	for _, p := range claims {
 		next, err := h.s.eng.load(p)
@@ -227,6 +241,15 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 		sess.ResetOffset(topic, p, next, "")
 		sess.MarkOffset(topic, p, next, "")
 		start[p] = next
+		// The lag series exists from the assignment on; ConsumeClaim
+		// keeps it current.
+		lag := h.s.m.lag.WithLabelValues(partitionLabel(p))
+		if newest, err := h.client.GetOffset(topic, p, sarama.OffsetNewest); err == nil {
+			lag.Set(float64(max(newest-next, 0)))
+		}
+		h.mu.Lock()
+		h.lagged[p] = true
+		h.mu.Unlock()
 	}
 	h.mu.Lock()
 	h.sess, h.start = sess, start
@@ -303,7 +326,7 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 	if claim.InitialOffset() != next {
 		h.s.log.Warn("claim starts away from the stored offset", "partition", p, "claim", claim.InitialOffset(), "stored", next)
 	}
-	lagGauge := h.s.m.lag.WithLabelValues(strconv.Itoa(int(p)))
+	lagGauge := h.s.m.lag.WithLabelValues(partitionLabel(p))
 	if newest, err := h.client.GetOffset(claim.Topic(), p, sarama.OffsetNewest); err == nil {
 		h.s.eng.setHighWater(p, newest)
 		if newest <= next {

@@ -333,17 +333,20 @@ func scrape(t *testing.T, url string) string {
 	return string(b)
 }
 
-// lazyMetrics are labelled metrics whose packages create their series on
-// first use (a lookup, a job run, a claimed partition) instead of
-// initializing the known label values at start. They must be served once
-// used; TestRunEndToEnd checks that after activity.
+// lazyMetrics are labelled metrics that cannot have a series before
+// their first use; every other exported metric is served from the start
+// (serving, jobs and stream create their known label values at start).
+// TestRunEndToEnd checks they are served once used.
 var lazyMetrics = []string{
-	"portrait_lookup_duration_seconds",            // serving: endpoint get|batch_get
-	"portrait_lookup_requests_total",              // serving: endpoint, code
-	"portrait_job_runs_total",                     // jobs: job, status
-	"portrait_job_duration_seconds",               // jobs: job
-	"portrait_job_last_success_timestamp_seconds", // jobs: job (set at start only from earlier runs)
-	"portrait_speed_consumer_lag_records",         // stream: partition, once claimed
+	// stream: one series per owned partition, created on assignment;
+	// which partitions this instance owns is unknown until the consumer
+	// group assigned them, and a zero for a partition another instance
+	// owns would hide its lag.
+	"portrait_speed_consumer_lag_records",
+	// serving (reconcile_report.go): one series per tag and kind, set by
+	// the first reconcile; DriftMetrics does not know the catalog's tags
+	// before (NewDriftMetrics would need them to create zero series).
+	"portrait_drift_values",
 }
 
 // checkExported compares a /metrics body with dashboards/metrics.txt:

@@ -76,3 +76,4 @@ LIMIT 5"
 
 step "done"
 echo "warehouse: ${WAREHOUSE}; ClickHouse database: ${CH_DB} on 127.0.0.1:${CH_PORT} (clickhouse-client --port ${CH_PORT} -d ${CH_DB})"
+deploy/local/demo-loop.sh  # part 2: the lambda loop in one running `portrait run`

@@ -222,6 +222,14 @@ type UserRecord struct {
 
 // Write commits the checkpoint in one synced batch.
 func (s *Store) Write(cp *Checkpoint) error {
+	_, err := s.WriteSize(cp)
+	return err
+}
+
+// WriteSize is Write that also returns the size in bytes of the batch it
+// committed (keys, values and Pebble's record framing: what goes to the
+// write-ahead log).
+func (s *Store) WriteSize(cp *Checkpoint) (int, error) {
 	b := s.db.NewBatch()
 	defer b.Close()
 	var k []byte
@@ -234,24 +242,35 @@ func (s *Store) Write(cp *Checkpoint) error {
 			err = b.Set(k, u.Value, nil)
 		}
 		if err != nil {
-			return fmt.Errorf("building checkpoint batch: %w", err)
+			return 0, fmt.Errorf("building checkpoint batch: %w", err)
 		}
 	}
 	if err := writeDrift(b, cp.Drift); err != nil {
-		return err
+		return 0, err
 	}
 	var buf [2 * binary.MaxVarintLen64]byte
 	for p, pos := range cp.Partitions {
 		v := binary.AppendVarint(buf[:0], pos.Next)
 		v = binary.AppendVarint(v, int64(pos.Watermark))
 		if err := b.Set(partitionKey(p), v, nil); err != nil {
-			return fmt.Errorf("building checkpoint batch: %w", err)
+			return 0, fmt.Errorf("building checkpoint batch: %w", err)
 		}
 	}
+	n := b.Len()
 	if err := b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("committing checkpoint to %s: %w", s.dir, err)
+		return 0, fmt.Errorf("committing checkpoint to %s: %w", s.dir, err)
 	}
-	return nil
+	return n, nil
+}
+
+// DiskUsage is the disk space the store takes: Pebble's DiskSpaceUsage
+// (live and obsolete tables, write-ahead log, manifest and options), with
+// the live write-ahead log counted at least at its logical size: Pebble's
+// physical figure leaves out the log file still being written, which
+// holds everything since the last memtable flush.
+func (s *Store) DiskUsage() uint64 {
+	m := s.db.Metrics()
+	return m.DiskSpaceUsage() - m.WAL.PhysicalSize + max(m.WAL.PhysicalSize, m.WAL.Size)
 }
 
 // EncodeKey appends the store form of a user key of type t.

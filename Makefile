@@ -19,13 +19,20 @@ export PORTRAIT_CH_PORT PORTRAIT_CLICKHOUSE
 
 CLICKHOUSE := deploy/local/clickhouse.sh
 
-.PHONY: build test lint bench demo run ui-shot ch-start ch-stop clean distclean
+.PHONY: build test soak lint bench demo run ui-shot ch-start ch-stop clean distclean
 
 build:
 	$(GO) build -o bin/portrait ./cmd/portrait
 
 test: ch-start
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# The crash tests as a marathon: SOAK_KILLS kills of the speed layer and of
+# the landing consumer (make test runs 10 and 12), events scaled to match.
+SOAK_KILLS ?= 200
+soak: ch-start
+	PORTRAIT_SOAK_KILLS=$(SOAK_KILLS) $(GO) test -race -count=1 -timeout 120m -v \
+		-run 'TestCrashRecovery|TestCrashExactlyOnce' ./stream/ ./warehouse/landing/
 
 lint:
 	@unformatted="$$(gofmt -l .)"; \

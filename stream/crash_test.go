@@ -56,8 +56,9 @@ func TestCrashRecovery(t *testing.T) {
 			kc := kafkatest.StartBroker(t, testTopic, 3)
 			state := t.TempDir()
 			p := kafkatest.NewProducer(t, kc, false)
+			kills := kafkatest.SoakKills(t, 10)
 			o := gen.Defaults(21)
-			o.Users, o.Events = 300, 12000
+			o.Users, o.Events = 300, 1200*kills
 			events := gen.Events(c, o)
 			recs := kafkatest.EncodeEvents(t, c, events, -1)
 			r := rand.New(rand.NewPCG(1, 2))
@@ -81,7 +82,6 @@ func TestCrashRecovery(t *testing.T) {
 				}
 				sent <- nil
 			}()
-			const kills = 10
 			var stored []int64
 			for range kills {
 				child := startChild(t, name, state, kc.Brokers)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"testing"
 
@@ -47,4 +48,20 @@ func ChildArgs(t testing.TB, names ...string) map[string]string {
 // consumer runs until then, so that the parent can test a graceful stop.
 func ChildContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), syscall.SIGTERM)
+}
+
+// SoakKills is how many times a crash test kills its child: def, or
+// PORTRAIT_SOAK_KILLS when set (make soak sets it to run the crash tests
+// as a long marathon). Tests scale the events they produce with it so
+// that the kills keep landing while events flow.
+func SoakKills(t testing.TB, def int) int {
+	s := os.Getenv("PORTRAIT_SOAK_KILLS")
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		t.Fatalf("PORTRAIT_SOAK_KILLS=%q: want a positive number", s)
+	}
+	return n
 }

@@ -52,8 +52,9 @@ func TestCrashExactlyOnce(t *testing.T) {
 	c := loadCatalog(t, "taobao")
 	kc := kafkatest.StartBroker(t, testTopic, 3)
 	root := t.TempDir()
+	kills := kafkatest.SoakKills(t, 12)
 	o := gen.Defaults(11)
-	o.Users, o.Events = 300, 20000
+	o.Users, o.Events = 300, 1700*kills
 	events := gen.Events(c, o)
 	recs := kafkatest.EncodeEvents(t, c, events, -1)
 	bad, _ := badRecords()
@@ -85,7 +86,6 @@ func TestCrashExactlyOnce(t *testing.T) {
 	}()
 
 	r := rand.New(rand.NewPCG(3, 4))
-	const kills = 12
 	for i := range kills {
 		child := startChild(t, root, kc.Brokers)
 		time.Sleep(time.Duration(400+r.IntN(1200)) * time.Millisecond)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
@@ -85,14 +86,62 @@ func tableSchema(name string, cols []column) *parquet.Schema {
 // writeTable writes n rows, filled one by one by fill, as one Parquet file
 // at path (atomically), and returns its marker entry.
 func writeTable(path, name string, cols []column, n int, fill func(i int, row []any) error) (warehouse.MarkerFile, error) {
+	vals := make([]any, len(cols))
+	return writeTableValues(path, name, cols, n, func(i int, row parquet.Row) error {
+		clear(vals)
+		if err := fill(i, vals); err != nil {
+			return err
+		}
+		for c, v := range vals {
+			if v == nil {
+				continue // row is null already
+			}
+			if err := setCell(row, cols, c, v); err != nil {
+				return fmt.Errorf("row %d: %w", i, err)
+			}
+		}
+		return nil
+	})
+}
+
+// setCell sets column c of row to v (not nil), levelled.
+func setCell(row parquet.Row, cols []column, c int, v any) error {
+	pv, err := parquetValue(cols[c], v)
+	if err != nil {
+		return fmt.Errorf("column %s: %w", cols[c].Name, err)
+	}
+	row[c] = levelled(cols, c, pv)
+	return nil
+}
+
+// levelled sets a non-null value's levels for column c.
+func levelled(cols []column, c int, v parquet.Value) parquet.Value {
+	def := 0
+	if cols[c].Nullable {
+		def = 1
+	}
+	return v.Level(0, def, c)
+}
+
+// writeTableValues is writeTable with rows filled as Parquet values: fill
+// gets a row of nulls (levelled) and sets the cells that are not null,
+// levelled (see levelled). A required column must be set.
+func writeTableValues(path, name string, cols []column, n int, fill func(i int, row parquet.Row) error) (warehouse.MarkerFile, error) {
 	mf := warehouse.MarkerFile{Name: pathBase(path), Rows: int64(n)}
+	nulls := make(parquet.Row, len(cols))
+	for c := range cols {
+		nulls[c] = parquet.NullValue().Level(0, 0, c)
+	}
 	err := warehouse.WriteFileAtomic(path, func(w io.Writer) error {
 		cw := &countingWriter{w: w}
 		pw := parquet.NewWriter(cw, tableSchema(name, cols),
 			parquet.Compression(&parquet.Zstd),
 			parquet.CreatedBy("portrait", "", ""))
-		vals := make([]any, len(cols))
-		rows := make([]parquet.Row, 0, 1024)
+		// The writer copies what it is given, so the rows (and their
+		// values) are reused from flush to flush.
+		const batchRows = 1024
+		rows := make([]parquet.Row, 0, batchRows)
+		buf := make([]parquet.Value, batchRows*len(cols))
 		flush := func() error {
 			if _, err := pw.WriteRows(rows); err != nil {
 				return fmt.Errorf("writing rows: %w", err)
@@ -101,21 +150,16 @@ func writeTable(path, name string, cols []column, n int, fill func(i int, row []
 			return nil
 		}
 		for i := range n {
-			clear(vals)
-			if err := fill(i, vals); err != nil {
+			k := len(rows) * len(cols)
+			row := parquet.Row(buf[k : k+len(cols) : k+len(cols)])
+			copy(row, nulls)
+			if err := fill(i, row); err != nil {
 				return err
 			}
-			row := make(parquet.Row, len(cols))
 			for c, col := range cols {
-				v, err := parquetValue(col, vals[c])
-				if err != nil {
-					return fmt.Errorf("row %d column %s: %w", i, col.Name, err)
+				if !col.Nullable && row[c].IsNull() {
+					return fmt.Errorf("row %d column %s: null in a required column", i, col.Name)
 				}
-				def := 0
-				if col.Nullable && !v.IsNull() {
-					def = 1
-				}
-				row[c] = v.Level(0, def, c)
 			}
 			rows = append(rows, row)
 			if len(rows) == cap(rows) {
@@ -176,7 +220,8 @@ func parquetValue(col column, v any) (parquet.Value, error) {
 	case schemas.TypeString:
 		var x string
 		x, ok = v.(string)
-		out = parquet.ByteArrayValue([]byte(x))
+		// No copy: the writer copies the bytes before the row is reused.
+		out = parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(x), len(x)))
 	case schemas.TypeBool:
 		var x bool
 		x, ok = v.(bool)

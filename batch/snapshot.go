@@ -92,6 +92,23 @@ func WriteSnapshot(root string, cat *schemas.Catalog, s SnapshotWrite) (warehous
 	key, cols := snapshotColumns(cat)
 	all := append([]column{key}, cols...)
 	m := warehouse.Marker{CatalogHash: cat.Hash}
+	// The state file is written alongside the profile parts (both mostly
+	// encoding and compressing).
+	stateErr := make(chan error, 1)
+	if s.State != nil {
+		go func() {
+			_, err := writeState(filepath.Join(tmp, StateDir, "part-00000.parquet"), cat, s.State)
+			stateErr <- err
+		}()
+	} else {
+		stateErr <- nil
+	}
+	waited := false
+	defer func() {
+		if !waited {
+			<-stateErr // the folder is removed only once the state is done
+		}
+	}()
 	for part := 0; part == 0 || part*partRows < len(s.Profiles); part++ {
 		lo, hi := part*partRows, min((part+1)*partRows, len(s.Profiles))
 		ps := s.Profiles[lo:hi]
@@ -110,10 +127,9 @@ func WriteSnapshot(root string, cat *schemas.Catalog, s SnapshotWrite) (warehous
 		m.Files = append(m.Files, mf)
 		m.Rows += mf.Rows
 	}
-	if s.State != nil {
-		if _, err := writeState(filepath.Join(tmp, StateDir, "part-00000.parquet"), cat, s.State); err != nil {
-			return m, fmt.Errorf("writing snapshot %s state: %w", s.Cutoff, err)
-		}
+	waited = true
+	if err := <-stateErr; err != nil {
+		return m, fmt.Errorf("writing snapshot %s state: %w", s.Cutoff, err)
 	}
 	info := SnapshotInfo{
 		CutoffText: s.Cutoff.String(), Catalog: cat.Name, Engine: s.Engine,

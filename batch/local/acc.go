@@ -18,6 +18,8 @@ type acc interface {
 	value(u uint32, bx *boxer) any
 	partial(u uint32, bx *boxer) Partial
 	merge(u uint32, p Partial) error
+	filler
+	partialFiller
 }
 
 func newAcc(cat *schemas.Catalog, t *schemas.Tag, strs *interner) (acc, error) {

@@ -9,13 +9,16 @@
 // filters and value codes of a batch are computed once, before the shards
 // run. Within a shard every user gets a dense index (an array or hash
 // lookup per event); each aggregate tag keeps one typed struct per user
-// (count, sum, min/max, first/last with its (time, partition, offset)),
+// (count, sum, min/max, first/last with its (time, partition, offset));
+// a min and a max tag of the same field and selection share one struct
+// (see minmax.go),
 // and count_distinct and mode append (user, value code) pairs that are
 // sorted and folded in bulk (see pairs.go), never looked up per event.
 // Where filters are evaluated column by column over the batch (see
 // filter.go), once per distinct filter, into selection vectors that the
 // tags sharing a filter and window start consume. Values are boxed into
-// the Result without one allocation per value (see box.go).
+// the Result without one allocation per value (see box.go), one tag at a
+// time over all users (see fill.go).
 //
 // When the catalog has an event-id field, the input is read twice: the
 // first pass finds, for every (key, id), the first event by (time,
@@ -205,6 +208,7 @@ func newEngine(cat *schemas.Catalog, cutoff schemas.Timestamp, base *State, shar
 			}
 			s.accs[i] = a
 		}
+		fuseRanges(cat, e.groups, s.accs)
 		if cat.ID >= 0 {
 			s.dedup = newDedup(cat.Fields[cat.ID].Type == schemas.TypeString)
 		}
@@ -608,24 +612,25 @@ func (e *Engine) Result() *Result {
 	_ = e.run(func(si int, s *shard) error {
 		bx := &boxer{}
 		users := lists[si]
-		for k, u := range users {
+		for t, a := range s.accs {
+			if a != nil {
+				a.fill(users, pos[si], vals, nt, t, bx)
+			}
+		}
+		for k := range users {
 			i := pos[si][k]
 			v := vals[i*nt : (i+1)*nt : (i+1)*nt]
-			for t, a := range s.accs {
-				if a != nil {
-					v[t] = a.value(u, bx)
-				}
-			}
 			for _, t := range e.cat.RuleOrder {
 				v[t] = e.cat.Tags[t].Rule.Eval(v)
 			}
 			res.Profiles[i] = schemas.Profile{Key: keys[i], Values: v}
 			if res.State != nil {
-				row := partials[i*len(life) : (i+1)*len(life) : (i+1)*len(life)]
-				for j, t := range life {
-					row[j] = s.accs[t].partial(u, bx)
-				}
-				res.State.Partials[i] = row
+				res.State.Partials[i] = partials[i*len(life) : (i+1)*len(life) : (i+1)*len(life)]
+			}
+		}
+		if res.State != nil {
+			for j, t := range life {
+				s.accs[t].fillPartials(users, pos[si], partials, len(life), j, bx)
 			}
 		}
 		return nil

@@ -52,6 +52,10 @@ tags:
   max_s_24h:   {agg: max, of: s, window: 24h}
   min_at_life: {agg: min, of: at}
   max_at_2h:   {agg: max, of: at, where: 'at - ts < 0', window: 2h}
+  # Min and max of one field and selection share one accumulator.
+  max_n:       {agg: max, of: n, where: 'n != 0', window: 24h}
+  min_x:       {agg: min, of: x, window: 1h}
+  max_at_life: {agg: max, of: at}
   first_s:     {agg: first, of: s}
   first_flag:  {agg: first, of: flag, window: 3h}
   last_x_24h:  {agg: last, of: x, window: 24h}

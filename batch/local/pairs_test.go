@@ -19,6 +19,9 @@ func TestPairSet(t *testing.T) {
 		{"many users counted", 5000, 50, 3000, true},
 		{"many users distinct", 5000, 1 << 40, 3000, false},
 		{"one user", 1, 7, 100, true},
+		// A buffer that grows several times, several radix passes.
+		{"large buffer counted", 1 << 20, 50, 20000, true},
+		{"large buffer distinct", 5000, 1 << 40, 20000, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(tc.users), 3))

@@ -177,10 +177,7 @@ func TestRecomputeTaobaoSamples(t *testing.T) {
 	cat := loadCatalog(t, "taobao")
 	files, _ := filepath.Glob(filepath.Join("..", "testdata", "taobao", "*.csv"))
 	if len(files) == 0 {
-		files, _ = filepath.Glob(filepath.Join("..", "..", "shared", "datasets", "taobao", "*.csv"))
-	}
-	if len(files) == 0 {
-		t.Skip("no Taobao samples")
+		t.Fatal("no Taobao samples in testdata/taobao")
 	}
 	sort.Strings(files)
 	events := readCSVEvents(t, cat, files[len(files)-1])

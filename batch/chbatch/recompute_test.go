@@ -175,20 +175,13 @@ func requireNoStaging(ctx context.Context, t *testing.T, c *clickhouse.Client) {
 }
 
 // taobaoSample reads the Taobao UserBehavior sample: the repo's copy under
-// testdata/taobao, else the shared data set. Partition is the file's
+// testdata/taobao. Partition is the file's
 // ordinal, offset its line.
 func taobaoSample(t *testing.T, cat *schemas.Catalog) []schemas.Event {
 	t.Helper()
-	dirs := []string{filepath.Join("..", "..", "testdata", "taobao"), filepath.Join("..", "..", "..", "shared", "datasets", "taobao")}
-	var files []string
-	for _, d := range dirs {
-		files, _ = filepath.Glob(filepath.Join(d, "*.csv"))
-		if len(files) > 0 {
-			break
-		}
-	}
+	files, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "taobao", "*.csv"))
 	if len(files) == 0 {
-		t.Skip("no Taobao sample in testdata/taobao")
+		t.Fatal("no Taobao sample in testdata/taobao")
 	}
 	var events []schemas.Event
 	for p, path := range files {

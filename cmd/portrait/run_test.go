@@ -168,7 +168,7 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Skip("starts the whole system")
 	}
 	if _, err := os.Stat(taobaoStream); err != nil {
-		t.Skipf("taobao sample: %v", err)
+		t.Fatalf("taobao sample: %v", err)
 	}
 	rs := startRun(t, nil)
 	ctx := context.Background()
@@ -407,7 +407,7 @@ func TestRunClickHouse(t *testing.T) {
 		t.Skip("starts the whole system")
 	}
 	if _, err := os.Stat(taobaoStream); err != nil {
-		t.Skipf("taobao sample: %v", err)
+		t.Fatalf("taobao sample: %v", err)
 	}
 	ch := chtest.Open(t)
 	cc := ch.Config()

@@ -68,15 +68,19 @@ func (r Result) Percentile(p float64) time.Duration {
 	return l[i]
 }
 
-// Measure runs f and fills Wall, CPU and PeakRSS of the result it returns.
+// Measure runs f and fills Wall, CPU and PeakRSS of the result it returns,
+// unless f measured a part of itself (a result with Wall set), whose
+// figures are kept.
 func Measure(stage string, f func() (Result, error)) (Result, error) {
 	resetPeakRSS()
 	cpu0 := cpuTime()
 	t0 := time.Now()
 	r, err := f()
-	r.Wall = time.Since(t0)
-	r.CPU = cpuTime() - cpu0
-	r.PeakRSS = peakRSS()
+	if r.Wall == 0 {
+		r.Wall = time.Since(t0)
+		r.CPU = cpuTime() - cpu0
+		r.PeakRSS = peakRSS()
+	}
 	r.Stage = stage
 	return r, err
 }

@@ -106,8 +106,8 @@ func (c *EventColumns) Append(e *schemas.Event) error {
 	if err != nil {
 		return err
 	}
-	if int64(len(c.arena))+strBytes > math.MaxUint32 {
-		return fmt.Errorf("event columns: string arena full at %d events", c.Len())
+	if err := c.roomFor(strBytes); err != nil {
+		return err
 	}
 	for i, v := range vs {
 		s := c.slot[i]
@@ -121,17 +121,13 @@ func (c *EventColumns) Append(e *schemas.Event) error {
 		case bool:
 			c.bools[s] = append(c.bools[s], x)
 		case string:
-			c.strs[s] = append(c.strs[s], strRef{off: uint32(len(c.arena)), n: uint32(len(x))})
-			c.arena = append(c.arena, x...)
+			appendString(c, s, x)
 		}
 	}
-	c.part = append(c.part, e.Partition)
-	c.offset = append(c.offset, e.Offset)
-	c.times = append(c.times, e.Time)
+	c.appendMeta(e.Partition, e.Offset, e.Time)
 	return nil
 }
 
-// check verifies the types and returns the bytes of the strings.
 // EventRow is one event in typed form, for AppendRow: the value of field
 // i is Ints[i] (int64 and timestamp fields), Floats[i], Bools[i] or
 // Strings[i], by the field's type; the other slices' entry i is unused.
@@ -161,8 +157,8 @@ func (c *EventColumns) AppendRow(r *EventRow) error {
 			strBytes += int64(len(r.Strings[i]))
 		}
 	}
-	if int64(len(c.arena))+strBytes > math.MaxUint32 {
-		return fmt.Errorf("event columns: string arena full at %d events", c.Len())
+	if err := c.roomFor(strBytes); err != nil {
+		return err
 	}
 	for i, k := range c.kinds {
 		s := c.slot[i]
@@ -174,17 +170,35 @@ func (c *EventColumns) AppendRow(r *EventRow) error {
 		case kindBool:
 			c.bools[s] = append(c.bools[s], r.Bools[i])
 		case kindString:
-			b := r.Strings[i]
-			c.strs[s] = append(c.strs[s], strRef{off: uint32(len(c.arena)), n: uint32(len(b))})
-			c.arena = append(c.arena, b...)
+			appendString(c, s, r.Strings[i])
 		}
 	}
-	c.part = append(c.part, r.Partition)
-	c.offset = append(c.offset, r.Offset)
-	c.times = append(c.times, r.Time)
+	c.appendMeta(r.Partition, r.Offset, r.Time)
 	return nil
 }
 
+// roomFor fails when the arena cannot take strBytes more bytes.
+func (c *EventColumns) roomFor(strBytes int64) error {
+	if int64(len(c.arena))+strBytes > math.MaxUint32 {
+		return fmt.Errorf("event columns: string arena full at %d events", c.Len())
+	}
+	return nil
+}
+
+// appendString adds x to string column s (the slot), copied into the arena.
+func appendString[T string | []byte](c *EventColumns, s int, x T) {
+	c.strs[s] = append(c.strs[s], strRef{off: uint32(len(c.arena)), n: uint32(len(x))})
+	c.arena = append(c.arena, x...)
+}
+
+// appendMeta adds an event's partition, offset and time.
+func (c *EventColumns) appendMeta(partition int32, offset int64, t schemas.Timestamp) {
+	c.part = append(c.part, partition)
+	c.offset = append(c.offset, offset)
+	c.times = append(c.times, t)
+}
+
+// check verifies the types and returns the bytes of the strings.
 func (c *EventColumns) check(vs []any) (strBytes int64, err error) {
 	for j, v := range vs {
 		ok := false
@@ -235,38 +249,9 @@ func WriteEventColumns(w io.Writer, cols *EventColumns, ingest schemas.Timestamp
 }
 
 func writeEventColumns(w io.Writer, cols *EventColumns, ingest schemas.Timestamp, groupRows int) error {
-	cat := cols.cat
-	// The options of writeEvents, in the same order.
-	opts := []parquet.WriterOption{ParquetSchema(cat), parquet.Compression(codec), parquet.CreatedBy("portrait", "", "")}
-	for _, f := range cat.Fields {
-		if f.Type == schemas.TypeString {
-			opts = append(opts, parquet.SkipPageBounds(f.Name))
-		}
-	}
-	pw := parquet.NewWriter(w, opts...)
-	n, nf := cols.Len(), len(cat.Fields)
-	buf := make([]parquet.Value, writeChunk)
-	for start := 0; start < n; start += groupRows {
-		end := min(start+groupRows, n)
-		cw := pw.ColumnWriters()
-		for c := range nf + 3 {
-			for s := start; s < end; s += writeChunk {
-				e := min(s+writeChunk, end)
-				vals := buf[:e-s]
-				cols.fill(vals, s, e, c, ingest)
-				if _, err := cw[c].WriteRowValues(vals); err != nil {
-					return fmt.Errorf("writing column %d: %w", c, err)
-				}
-			}
-		}
-		if err := pw.Flush(); err != nil {
-			return fmt.Errorf("writing row group: %w", err)
-		}
-	}
-	if err := pw.Close(); err != nil {
-		return fmt.Errorf("closing parquet writer: %w", err)
-	}
-	return nil
+	return writeParquetEvents(w, cols.cat, cols.Len(), groupRows, func(vals []parquet.Value, s, e, c int) {
+		cols.fill(vals, s, e, c, ingest)
+	})
 }
 
 // fill builds the values of column c for events s..e; strings reference

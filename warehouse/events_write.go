@@ -85,6 +85,19 @@ func writeEvents(w io.Writer, cat *schemas.Catalog, events []schemas.Event, inge
 	if err := checkEvents(cat, events); err != nil {
 		return err
 	}
+	kinds := columnKinds(cat)
+	nf := len(cat.Fields)
+	return writeParquetEvents(w, cat, len(events), groupRows, func(vals []parquet.Value, s, e, c int) {
+		fillColumn(vals, events[s:e], c, nf, kinds[c], ingest)
+	})
+}
+
+// writeParquetEvents writes n events of cat as one Parquet file to w, in
+// row groups of groupRows, taking the values of column c for events s..e
+// from fill. Both writers (WriteEvents and WriteEventColumns) go through
+// it, so that they write the same bytes for the same events.
+func writeParquetEvents(w io.Writer, cat *schemas.Catalog, n, groupRows int,
+	fill func(vals []parquet.Value, s, e, c int)) error {
 	opts := []parquet.WriterOption{ParquetSchema(cat), parquet.Compression(codec), parquet.CreatedBy("portrait", "", "")}
 	for _, f := range cat.Fields {
 		if f.Type == schemas.TypeString {
@@ -94,17 +107,16 @@ func writeEvents(w io.Writer, cat *schemas.Catalog, events []schemas.Event, inge
 		}
 	}
 	pw := parquet.NewWriter(w, opts...)
-	kinds := columnKinds(cat)
-	nf := len(cat.Fields)
+	ncols := NumEventColumns(cat)
 	buf := make([]parquet.Value, writeChunk)
-	for start := 0; start < len(events); start += groupRows {
-		end := min(start+groupRows, len(events))
+	for start := 0; start < n; start += groupRows {
+		end := min(start+groupRows, n)
 		cols := pw.ColumnWriters()
-		for c := range kinds {
+		for c := range ncols {
 			for s := start; s < end; s += writeChunk {
 				e := min(s+writeChunk, end)
 				vals := buf[:e-s]
-				fillColumn(vals, events[s:e], c, nf, kinds[c], ingest)
+				fill(vals, s, e, c)
 				if _, err := cols[c].WriteRowValues(vals); err != nil {
 					return fmt.Errorf("writing column %d: %w", c, err)
 				}

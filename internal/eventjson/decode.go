@@ -11,10 +11,13 @@
 // partition, and partitions own users), and the event time is at most
 // Limits.ClockSkew ahead of the clock.
 //
-// Decoding has a fast path for flat objects without escapes (one pass over
-// the bytes, no map, enum strings not copied) and falls back to
-// encoding/json for everything else; the fallback's results and errors are
-// the reference the fast path is tested (and fuzzed) against.
+// Decoding has a fast path for flat objects without escapes — one pass of
+// the [Scanner] over the bytes, no map, and enum values taken from boxed
+// copies made once per Decoder, so that only the other values are boxed —
+// and falls back to encoding/json for everything else; the fallback's
+// results and errors are the reference the fast path is tested (and
+// fuzzed) against. Typed decoders (the landing's) run the same Scanner and
+// hand every record they do not take to the Decoder.
 package eventjson
 
 import (
@@ -62,20 +65,26 @@ type Limits struct {
 // Decoder decodes the records of one partition; it is not safe for
 // concurrent use.
 type Decoder struct {
-	cat   *schemas.Catalog
-	lim   Limits
-	index map[string]int
-	toks  []token
+	cat  *schemas.Catalog
+	lim  Limits
+	scan *Scanner
+	// enums are the values of each enum field, boxed once: an event's
+	// value is a copy of the interface, not a new allocation.
+	enums [][]any
 	rd    bytes.Reader
 	obj   map[string]any
 }
 
 // NewDecoder decodes events of catalog c.
 func NewDecoder(c *schemas.Catalog, lim Limits) *Decoder {
-	d := &Decoder{cat: c, lim: lim, index: make(map[string]int, len(c.Fields)), toks: make([]token, len(c.Fields)),
+	d := &Decoder{cat: c, lim: lim, scan: NewScanner(c), enums: make([][]any, len(c.Fields)),
 		obj: make(map[string]any, len(c.Fields)+4)}
 	for i := range c.Fields {
-		d.index[c.Fields[i].Name] = i
+		if f := &c.Fields[i]; f.Type == schemas.TypeString {
+			for _, en := range f.Enum {
+				d.enums[i] = append(d.enums[i], en)
+			}
+		}
 	}
 	return d
 }
@@ -108,8 +117,8 @@ func (d *Decoder) decode(e *schemas.Event, key, value []byte) *Rejection {
 	}
 	e.Values = e.Values[:len(d.cat.Fields)]
 	var r *Rejection
-	if d.scan(value) {
-		r = d.convertTokens(e, value)
+	if toks, ok := d.scan.Scan(value); ok {
+		r = d.convertTokens(e, toks, value)
 	} else {
 		r = d.decodeSlow(e, value)
 	}
@@ -119,6 +128,59 @@ func (d *Decoder) decode(e *schemas.Event, key, value []byte) *Rejection {
 	e.Time = e.Values[d.cat.Time].(schemas.Timestamp)
 	if !keyMatches(key, e.Values[d.cat.Key]) {
 		return reject(dlq.ReasonKey, "message key %q differs from field %s = %v", key, d.cat.KeyField().Name, e.Values[d.cat.Key])
+	}
+	return nil
+}
+
+// convertTokens converts the scanned tokens with ConvertJSON's semantics.
+func (d *Decoder) convertTokens(e *schemas.Event, toks []Token, value []byte) *Rejection {
+	for i := range d.cat.Fields {
+		f := &d.cat.Fields[i]
+		t := toks[i]
+		var (
+			v   any
+			err error
+		)
+		switch t.Kind {
+		case KindMissing:
+			return reject(dlq.ReasonSchema, "field %s: missing", f.Name)
+		case KindNull:
+			v, err = schemas.ConvertJSON(f, nil)
+		case KindTrue:
+			v, err = schemas.ConvertJSON(f, true)
+		case KindFalse:
+			v, err = schemas.ConvertJSON(f, false)
+		case KindNumber:
+			b := t.Raw(value)
+			switch f.Type {
+			case schemas.TypeInt64, schemas.TypeFloat64, schemas.TypeTimestamp:
+				v, err = schemas.ParseValue(f, view(b)) // what ConvertJSON does with a json.Number
+			default:
+				v, err = schemas.ConvertJSON(f, json.Number(string(b)))
+			}
+		case KindString:
+			b := t.Raw(value)
+			switch {
+			case f.Type == schemas.TypeString && len(f.Enum) > 0:
+				for j, en := range f.Enum {
+					if en == view(b) {
+						v = d.enums[i][j]
+						break
+					}
+				}
+				if v == nil {
+					v, err = schemas.ConvertJSON(f, string(b))
+				}
+			case f.Type == schemas.TypeString:
+				v = string(b)
+			default:
+				v, err = schemas.ConvertJSON(f, view(b))
+			}
+		}
+		if err != nil {
+			return &Rejection{Reason: dlq.ReasonSchema, Err: err}
+		}
+		e.Values[i] = v
 	}
 	return nil
 }

@@ -2,162 +2,147 @@ package eventjson
 
 import (
 	"bytes"
-	"encoding/json"
 	"unicode/utf8"
 	"unsafe"
 
-	"github.com/portrait-dev/portrait/internal/dlq"
 	"github.com/portrait-dev/portrait/schemas"
 )
 
-// The fast path: scan tokenises a flat object into one token per catalog
-// field, and convertTokens converts them with ConvertJSON's semantics.
+// Kind is the kind of JSON value a [Token] holds.
+type Kind uint8
 
-// token kinds of the fast path.
+// The kinds of [Token].
 const (
-	tokMissing = iota
-	tokString
-	tokNumber
-	tokTrue
-	tokFalse
-	tokNull
+	KindMissing Kind = iota // the object has no such field
+	KindString              // a string without escapes
+	KindNumber              // a number, checked against the JSON grammar
+	KindTrue
+	KindFalse
+	KindNull
 )
 
-type token struct {
-	kind       uint8
-	start, end int // the bytes of a string (without quotes) or number
+// Token is the raw value of one catalog field in a scanned object.
+type Token struct {
+	Kind Kind
+	// Start and End delimit the bytes of a string (without the quotes)
+	// or of a number in the scanned value; both are 0 for other kinds.
+	Start, End int
 }
 
-func (d *Decoder) convertTokens(e *schemas.Event, value []byte) *Rejection {
-	for i := range d.cat.Fields {
-		f := &d.cat.Fields[i]
-		t := d.toks[i]
-		var (
-			v   any
-			err error
-		)
-		switch t.kind {
-		case tokMissing:
-			return reject(dlq.ReasonSchema, "field %s: missing", f.Name)
-		case tokNull:
-			v, err = schemas.ConvertJSON(f, nil)
-		case tokTrue:
-			v, err = schemas.ConvertJSON(f, true)
-		case tokFalse:
-			v, err = schemas.ConvertJSON(f, false)
-		case tokNumber:
-			s := view(value[t.start:t.end])
-			switch f.Type {
-			case schemas.TypeInt64, schemas.TypeFloat64, schemas.TypeTimestamp:
-				v, err = schemas.ParseValue(f, s) // what ConvertJSON does with a json.Number
-			default:
-				v, err = schemas.ConvertJSON(f, json.Number(string(value[t.start:t.end])))
-			}
-		case tokString:
-			b := value[t.start:t.end]
-			switch {
-			case f.Type == schemas.TypeString && len(f.Enum) > 0:
-				v, err = nil, nil
-				for _, en := range f.Enum {
-					if en == view(b) {
-						v = en // the catalog's copy: no allocation
-						break
-					}
-				}
-				if v == nil {
-					v, err = schemas.ConvertJSON(f, string(b))
-				}
-			case f.Type == schemas.TypeString:
-				v = string(b)
-			default:
-				v, err = schemas.ConvertJSON(f, view(b))
-			}
-		}
-		if err != nil {
-			return &Rejection{Reason: dlq.ReasonSchema, Err: err}
-		}
-		e.Values[i] = v
-	}
-	return nil
+// Raw is the token's bytes in v, the value it was scanned from.
+func (t Token) Raw(v []byte) []byte { return v[t.Start:t.End] }
+
+// Scanner is the single-pass scanner of flat JSON objects that every
+// decoder of events uses for its fast path: [Decoder] (which converts the
+// tokens to a [schemas.Event]) and any typed decoder (the landing's,
+// which writes them into column buffers). A Scanner is not safe for
+// concurrent use.
+type Scanner struct {
+	names []string
+	index map[string]int
+	toks  []Token
 }
 
-// view is b as a string without copying; it must not outlive b.
-func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
-
-// scan tokenises a flat JSON object into d.toks by field. It returns false
-// (use the slow path) for anything it does not handle the way
-// encoding/json would without help: escapes, nested values, invalid UTF-8
-// and every syntax error, which the slow path then reports.
-func (d *Decoder) scan(v []byte) bool {
-	for i := range d.toks {
-		d.toks[i].kind = tokMissing
+// NewScanner scans objects for the fields of c.
+func NewScanner(c *schemas.Catalog) *Scanner {
+	s := &Scanner{names: make([]string, len(c.Fields)), index: make(map[string]int, len(c.Fields)),
+		toks: make([]Token, len(c.Fields))}
+	for i := range c.Fields {
+		s.names[i] = c.Fields[i].Name
+		s.index[c.Fields[i].Name] = i
 	}
+	return s
+}
+
+// Scan walks the JSON object v once and returns the token of each
+// catalog field, by field index (KindMissing where v lacks the field;
+// the last of duplicate names wins, as in encoding/json); the slice is
+// reused by the next Scan. Other fields are checked and skipped. ok is
+// false for anything the scanner does not handle the way encoding/json
+// would without help — escapes, nested values, invalid UTF-8 and every
+// syntax error — which the caller leaves to [Decoder]'s full decode, the
+// one judge of what is valid and why not.
+func (s *Scanner) Scan(v []byte) (toks []Token, ok bool) {
+	clear(s.toks)
 	i := skipWS(v, 0)
 	if i >= len(v) || v[i] != '{' {
-		return false
+		return nil, false
 	}
 	i = skipWS(v, i+1)
 	if i < len(v) && v[i] == '}' {
 		i++
 	} else {
+		hint := 0
 		for {
 			if i >= len(v) || v[i] != '"' {
-				return false
+				return nil, false
 			}
 			ks, ke, ok := scanString(v, i+1)
 			if !ok {
-				return false
+				return nil, false
 			}
 			i = skipWS(v, ke+1)
 			if i >= len(v) || v[i] != ':' {
-				return false
+				return nil, false
 			}
 			i = skipWS(v, i+1)
 			if i >= len(v) {
-				return false
+				return nil, false
 			}
-			var t token
+			var t Token
 			switch c := v[i]; {
 			case c == '"':
-				s, e, ok := scanString(v, i+1)
+				vs, ve, ok := scanString(v, i+1)
 				if !ok {
-					return false
+					return nil, false
 				}
-				t, i = token{kind: tokString, start: s, end: e}, e+1
+				t, i = Token{Kind: KindString, Start: vs, End: ve}, ve+1
 			case c == '-' || (c >= '0' && c <= '9'):
 				e, ok := scanNumber(v, i)
 				if !ok {
-					return false
+					return nil, false
 				}
-				t, i = token{kind: tokNumber, start: i, end: e}, e
+				t, i = Token{Kind: KindNumber, Start: i, End: e}, e
 			case c == 't' && bytes.HasPrefix(v[i:], []byte("true")):
-				t, i = token{kind: tokTrue}, i+4
+				t, i = Token{Kind: KindTrue}, i+4
 			case c == 'f' && bytes.HasPrefix(v[i:], []byte("false")):
-				t, i = token{kind: tokFalse}, i+5
+				t, i = Token{Kind: KindFalse}, i+5
 			case c == 'n' && bytes.HasPrefix(v[i:], []byte("null")):
-				t, i = token{kind: tokNull}, i+4
+				t, i = Token{Kind: KindNull}, i+4
 			default:
-				return false // nested object or array, or a syntax error
+				return nil, false // nested object or array, or a syntax error
 			}
-			if fi, ok := d.index[view(v[ks:ke])]; ok {
-				d.toks[fi] = t // the last of duplicate names wins, as in encoding/json
+			// Fields usually come in catalog order: try the next one first.
+			name := view(v[ks:ke])
+			if hint < len(s.names) && s.names[hint] == name {
+				s.toks[hint] = t
+				hint++
+			} else if fi, ok := s.index[name]; ok {
+				s.toks[fi] = t
+				hint = fi + 1
 			}
 			i = skipWS(v, i)
 			if i >= len(v) {
-				return false
+				return nil, false
 			}
 			if v[i] == '}' {
 				i++
 				break
 			}
 			if v[i] != ',' {
-				return false
+				return nil, false
 			}
 			i = skipWS(v, i+1)
 		}
 	}
-	return skipWS(v, i) == len(v)
+	if skipWS(v, i) != len(v) {
+		return nil, false
+	}
+	return s.toks, true
 }
+
+// view is b as a string without copying; it must not outlive b.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func skipWS(v []byte, i int) int {
 	for i < len(v) && (v[i] == ' ' || v[i] == '\t' || v[i] == '\n' || v[i] == '\r') {
@@ -196,19 +181,13 @@ func scanNumber(v []byte, i int) (int, bool) {
 	case i < len(v) && v[i] == '0':
 		i++
 	case i < len(v) && v[i] >= '1' && v[i] <= '9':
-		for i < len(v) && v[i] >= '0' && v[i] <= '9' {
-			i++
-		}
+		i, _ = digits(v, i)
 	default:
 		return 0, false
 	}
+	var ok bool
 	if i < len(v) && v[i] == '.' {
-		i++
-		s := i
-		for i < len(v) && v[i] >= '0' && v[i] <= '9' {
-			i++
-		}
-		if i == s {
+		if i, ok = digits(v, i+1); !ok {
 			return 0, false
 		}
 	}
@@ -217,11 +196,7 @@ func scanNumber(v []byte, i int) (int, bool) {
 		if i < len(v) && (v[i] == '+' || v[i] == '-') {
 			i++
 		}
-		s := i
-		for i < len(v) && v[i] >= '0' && v[i] <= '9' {
-			i++
-		}
-		if i == s {
+		if i, ok = digits(v, i); !ok {
 			return 0, false
 		}
 	}
@@ -234,4 +209,13 @@ func scanNumber(v []byte, i int) (int, bool) {
 		}
 	}
 	return i, true
+}
+
+// digits skips the digits from i; ok is false when there are none.
+func digits(v []byte, i int) (end int, ok bool) {
+	s := i
+	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+		i++
+	}
+	return i, i > s
 }

@@ -120,3 +120,28 @@ func FuzzDecode(f *testing.F) {
 		decodeBoth(t, c, d, lim, key, value)
 	})
 }
+
+// BenchmarkDecode measures the fast path on one taobao record, decode and
+// append (no allocation is expected once the buffers have grown).
+func BenchmarkDecode(b *testing.B) {
+	c := loadCatalog(b, "taobao")
+	d := newDecoder(c, eventjson.Limits{MaxRecordBytes: 1 << 16, ClockSkew: time.Minute})
+	key := []byte("1000123")
+	value := []byte(`{"user_id":1000123,"item_id":2333346,"category_id":2520771,"behavior":"pv","ts":1511544070}`)
+	cols := warehouse.NewEventColumns(c)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, r := d.decode(key, value, decodeNow); r != nil {
+			b.Fatal(r)
+		}
+		if !d.fast {
+			b.Fatal("slow path")
+		}
+		if i%4096 == 0 {
+			cols.Reset()
+		}
+		if err := d.appendTo(cols, 0, int64(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -32,8 +32,8 @@ type Config struct {
 	// StreamEvents caps the events of the Kafka stages (they live in the
 	// in-process broker's memory); 0 skips those stages.
 	StreamEvents int
-	Log        *slog.Logger
-	Progress   io.Writer
+	Log          *slog.Logger
+	Progress     io.Writer
 }
 
 // Span of the generated events: nine days, like the Taobao sample.

@@ -1,63 +1,183 @@
 #!/usr/bin/env bash
-# ui-shot: render the status page (serving/ui) in headless Chromium against
-# a test server fed by a fake StatusSource, check that it loaded and shows a
-# non-zero throughput, and write a screenshot.
+# ui-shot: render the status page (/ui) of a real "portrait run" in headless
+# Chromium while events flow through it, check that the page loaded and
+# shows a non-zero throughput, and write a screenshot.
 #
 #   dashboards/ui-shot.sh [OUT.png]     (default bin/ui-shot.png)
 #
-# Needs Debian's chromium (apt-get install -y chromium). PORTRAIT_UI_PORT
-# picks the port (default 18480).
+# It builds bin/portrait, starts "bin/portrait run" in the background on the
+# embedded Kafka broker with a temporary warehouse and state, on free
+# loopback ports (read back from the "run:" log line), no ClickHouse and no
+# scheduled jobs; produces testdata/taobao/userbehavior-stream-96k.csv to it
+# at 2000 events/s in the background; waits until /ui/status.json reports a
+# non-zero throughput; then renders /ui twice in headless Chromium: once to
+# dump the DOM (checked: data-ready, throughput shown > 0), once for the
+# screenshot. Everything it started is stopped on exit; it exits non-zero
+# with a message naming the failed check. About 15 seconds.
+#
+# Needs Debian's chromium (apt-get install -y chromium) and curl.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PATH="/usr/local/go/bin:$PATH"
 
 out="${1:-bin/ui-shot.png}"
-port="${PORTRAIT_UI_PORT:-18480}"
-addr="127.0.0.1:$port"
-url="http://$addr/ui"
 go="${GO:-go}"
+catalog=schemas/catalogs/taobao.yaml
+sample=testdata/taobao/userbehavior-stream-96k.csv
+rate=2000
+
+die() {
+	echo "ui-shot: $*" >&2
+	exit 1
+}
 
 chrome="$(command -v chromium || command -v chromium-browser || true)"
-if [[ -z "$chrome" ]]; then
-  echo "ui-shot: chromium not found: apt-get install -y chromium" >&2
-  exit 1
-fi
+[[ -n "$chrome" ]] || die "chromium not found: apt-get install -y chromium"
+command -v curl >/dev/null || die "curl not found: apt-get install -y curl"
+
+"$go" build -o bin/portrait ./cmd/portrait || die "building bin/portrait failed"
 
 tmp="$(mktemp -d)"
-server=""
+run_pid=""
+produce_pid=""
+# stop PID: SIGTERM, up to 10 s to exit, then SIGKILL.
+stop() {
+	local pid=$1
+	[[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
 cleanup() {
-  if [[ -n "$server" ]]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
-  rm -rf "$tmp"
+	stop "$produce_pid"
+	stop "$run_pid"
+	rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-"$go" test -c -o "$tmp/ui.test" ./serving/ui
-PORTRAIT_UI_SERVE="$addr" PORTRAIT_UI_SERVE_FOR=120s "$tmp/ui.test" -test.run '^TestServeFake$' -test.v >"$tmp/server.log" 2>&1 &
-server=$!
-for _ in $(seq 1 50); do
-  if curl -fsS "$url/status.json" >/dev/null 2>&1; then break; fi
-  if ! kill -0 "$server" 2>/dev/null; then cat "$tmp/server.log" >&2; exit 1; fi
-  sleep 0.2
+# ------------------------------------------------------------ portrait run
+cat >"$tmp/portrait.yaml" <<EOF
+# Written by dashboards/ui-shot.sh: a throwaway portrait run for the screenshot.
+catalog: ${catalog}
+warehouse: ${tmp}/warehouse
+# Port 0: the kernel picks free loopback ports, read back from the "run:" log line.
+embedded_kafka:
+  addr: 127.0.0.1:0
+  partitions: 4
+speed:
+  state_dir: ${tmp}/speed
+landing:
+  roll_age: 2s
+  idle_timeout: 2s
+  close_interval: 1s
+# No token: the browser loads /ui without an Authorization header.
+api:
+  listen: 127.0.0.1:0
+jobs:
+  recompute: {enabled: false}
+  reconcile: {enabled: false}
+  load-events: {enabled: false}
+  compact: {enabled: false}
+  retention: {enabled: false}
+EOF
+bin/portrait config check "$tmp/portrait.yaml" >/dev/null || die "config check failed: $tmp/portrait.yaml"
+
+log="$tmp/run.log"
+bin/portrait run --config "$tmp/portrait.yaml" >"$log" 2>&1 &
+run_pid=$!
+
+# wait_for WHAT SECONDS CMD...: run CMD every 0.2 s until it succeeds.
+wait_for() {
+	local what=$1 secs=$2
+	shift 2
+	local deadline=$((SECONDS + secs))
+	until "$@" >/dev/null 2>&1; do
+		if ! kill -0 "$run_pid" 2>/dev/null; then
+			tail -20 "$log" >&2
+			die "portrait run exited while waiting for ${what}"
+		fi
+		if ((SECONDS >= deadline)); then
+			tail -20 "$log" >&2
+			die "gave up waiting ${secs}s for ${what}"
+		fi
+		sleep 0.2
+	done
+}
+wait_for "portrait run to listen" 30 grep -q '^run: http://' "$log"
+api=$(sed -n 's|^run: http://\([^ ]*\) .*|\1|p' "$log")
+kafka=$(sed -n 's|^run: .*; kafka \([^ ]*\) topic .*|\1|p' "$log")
+[[ -n "$api" && -n "$kafka" ]] || die "cannot read the API and Kafka addresses from the run: line of the log: $(grep '^run:' "$log")"
+url="http://$api/ui"
+wait_for "/readyz" 30 curl -fsS "http://$api/readyz"
+
+# ----------------------------------------------------------------- produce
+bin/portrait produce --catalog "$catalog" --brokers "$kafka" --rate "$rate" "$sample" >"$tmp/produce.log" 2>&1 &
+produce_pid=$!
+
+# throughput: events/s consumed, as /ui/status.json reports it.
+throughput() {
+	curl -fsS "$url/status.json" | sed -n 's/.*"throughput":{"consumed":\([0-9.eE+-]*\).*/\1/p'
+}
+nonzero_throughput() {
+	local v
+	v=$(throughput) || return 1
+	[[ -n "$v" ]] && awk -v v="$v" 'BEGIN { exit !(v > 0) }'
+}
+producing() {
+	kill -0 "$produce_pid" 2>/dev/null && return 0
+	cat "$tmp/produce.log" >&2
+	die "portrait produce stopped before the page was rendered"
+}
+deadline=$((SECONDS + 30))
+until nonzero_throughput; do
+	producing
+	if ((SECONDS >= deadline)); then
+		curl -fsS "$url/status.json" >&2 || true
+		tail -20 "$log" >&2
+		die "/ui/status.json reports no throughput after 30 s of producing at ${rate}/s"
+	fi
+	sleep 0.5
 done
-curl -fsS "$url/status.json" >/dev/null
+echo "ui-shot: portrait run on http://$api, producing ${rate} events/s; status.json throughput $(throughput) events/s"
 
+# ------------------------------------------------------------------ render
 flags=(--headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update
-       --disable-sync --no-first-run --hide-scrollbars --virtual-time-budget=20000)
+	--disable-sync --no-first-run --hide-scrollbars --virtual-time-budget=10000)
 
-# The page polls status.json every 2 s and draws its charts from what it got.
-dom="$("$chrome" "${flags[@]}" --user-data-dir="$(mktemp -d -p "$tmp")" --dump-dom "$url" 2>"$tmp/chrome-dom.log")"
+# The page polls status.json every 2 s (virtual time) and draws its charts
+# from what it got; the budget lets it poll a few times.
+dom="$("$chrome" "${flags[@]}" --user-data-dir="$(mktemp -d -p "$tmp")" --dump-dom "$url" 2>"$tmp/chrome-dom.log")" ||
+	{ cat "$tmp/chrome-dom.log" >&2; die "chromium --dump-dom $url failed"; }
 if ! grep -q 'data-ready="true"' <<<"$dom"; then
-  echo "ui-shot: the page did not load its status (no data-ready)" >&2
-  cat "$tmp/chrome-dom.log" >&2
-  exit 1
+	cat "$tmp/chrome-dom.log" >&2
+	die "the page did not load its status (no data-ready=\"true\" in the DOM); error shown: $(sed -n 's/.*id="error"[^>]*>\([^<]*\)<.*/\1/p' <<<"$dom")"
 fi
-throughput="$(sed -n 's/.*id="throughput-value">\([^<]*\)<.*/\1/p' <<<"$dom")"
-if [[ -z "$throughput" || "$throughput" == "0" || "$throughput" == "–" ]]; then
-  echo "ui-shot: throughput shown is '$throughput', want non-zero" >&2
-  exit 1
+shown="$(sed -n 's/.*id="throughput-value">\([^<]*\)<.*/\1/p' <<<"$dom")"
+# fmtNum in page.html: 1234 → "1.2k", 0 → "0", 0.04 → "0.0".
+if ! [[ "$shown" =~ ^[0-9]+(\.[0-9]+)?[kMG]?$ && "$shown" =~ [1-9] ]]; then
+	die "the page shows throughput '$shown', want a non-zero number"
 fi
+producing
 
 mkdir -p "$(dirname "$out")"
+rm -f "$out"
 "$chrome" "${flags[@]}" --user-data-dir="$(mktemp -d -p "$tmp")" --screenshot="$(realpath -m "$out")" \
-  --window-size=1280,900 "$url" 2>"$tmp/chrome-shot.log"
-[[ -s "$out" ]] || { echo "ui-shot: no screenshot written" >&2; cat "$tmp/chrome-shot.log" >&2; exit 1; }
-echo "ui-shot: $out (throughput shown: $throughput events/s)"
+	--window-size=1280,900 "$url" 2>"$tmp/chrome-shot.log" >/dev/null ||
+	{ cat "$tmp/chrome-shot.log" >&2; die "chromium --screenshot $url failed"; }
+[[ -s "$out" ]] || { cat "$tmp/chrome-shot.log" >&2; die "no screenshot written to $out"; }
+[[ "$(head -c 8 "$out" | od -An -tx1 | tr -d ' \n')" == 89504e470d0a1a0a ]] || die "$out is not a PNG"
+
+# ------------------------------------------------------------------- stop
+stop "$produce_pid"
+produce_pid=""
+kill -TERM "$run_pid"
+rc=0
+wait "$run_pid" || rc=$?
+run_pid=""
+((rc == 0)) || { tail -20 "$log" >&2; die "portrait run exited with status $rc on SIGTERM"; }
+echo "ui-shot: $out (throughput shown: $shown events/s consumed)"

@@ -4,13 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -121,65 +117,4 @@ func TestStatusJSONError(t *testing.T) {
 	res, body := get(t, h, "/ui/status.json")
 	require.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
 	require.JSONEq(t, `{"error":"reading status: state store closed"}`, string(body))
-}
-
-// fakeSource is a lively pipeline for screenshots: throughput and lag move
-// with the clock, one job failed, one condition fires.
-func fakeSource(start time.Time) StatusSource {
-	return StatusFunc(func(*http.Request) (Status, error) {
-		now := time.Now().UTC()
-		s := now.Sub(start).Seconds()
-		wave := 0.5 + 0.5*math.Sin(s/4)
-		return Status{
-			Now:              now,
-			Throughput:       Throughput{Consumed: 9000 + 3000*wave, Applied: 8950 + 3000*wave, Landed: 8800 + 2500*wave, DLQ: 3},
-			Lag:              []PartitionLag{{Group: "portrait-speed", Partition: 0, Records: int64(400 + 900*wave)}, {Group: "portrait-speed", Partition: 1, Records: int64(300 * wave)}},
-			SpeedWatermark:   now.Add(-time.Duration(2+20*wave) * time.Second),
-			LandingWatermark: now.Add(-14 * time.Minute),
-			Snapshot:         &Snapshot{Cutoff: now.Truncate(time.Hour).Add(-time.Hour), Users: 987_654},
-			Drift: []TagDrift{
-				{Tag: "pv_24h", Compared: 987_654, Different: int64(300 + 900*wave)},
-				{Tag: "buys_7d", Compared: 987_654, Different: 12},
-				{Tag: "top_category_7d", Compared: 987_654, Different: 140},
-			},
-			Jobs: []JobRun{
-				{Job: "recompute", Status: "ok", Started: now.Add(-52 * time.Minute), Ended: now.Add(-49 * time.Minute), Rows: 987_654},
-				{Job: "reconcile", Status: "ok", Started: now.Add(-45 * time.Minute), Ended: now.Add(-44 * time.Minute), Rows: 10},
-				{Job: "load-events", Status: "failed", Started: now.Add(-5 * time.Minute), Ended: now.Add(-5 * time.Minute), Error: "clickhouse: connection refused"},
-			},
-			Firing: []Condition{{Name: "PortraitEventsLoadFailing", Severity: "warning", Summary: "Closed hours are not reaching ClickHouse events (3 failed loads in 30 minutes)", Runbook: "docs/runbooks.md#portraiteventsloadfailing"}},
-		}, nil
-	})
-}
-
-// TestServeFake serves the page with the fake source on the address in
-// PORTRAIT_UI_SERVE until PORTRAIT_UI_SERVE_FOR passes (default 60s); it
-// is what dashboards/ui-shot.sh screenshots. Skipped unless the variable is set.
-func TestServeFake(t *testing.T) {
-	addr := os.Getenv("PORTRAIT_UI_SERVE")
-	if addr == "" {
-		t.Skip("set PORTRAIT_UI_SERVE=host:port to serve the status page with a fake source")
-	}
-	d := time.Minute
-	if s := os.Getenv("PORTRAIT_UI_SERVE_FOR"); s != "" {
-		var err error
-		d, err = time.ParseDuration(s)
-		require.NoError(t, err, "PORTRAIT_UI_SERVE_FOR")
-	}
-	ln, err := net.Listen("tcp", addr)
-	require.NoError(t, err)
-	srv := &http.Server{Handler: NewHandler(fakeSource(time.Now()), nil, nil), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	t.Logf("serving http://%s/ui for %s", ln.Addr(), d)
-	time.Sleep(d)
-	require.NoError(t, srv.Close())
-}
-
-func TestFakeSourceIsLive(t *testing.T) {
-	h := NewHandler(fakeSource(time.Now()), nil, nil)
-	_, body := get(t, h, "/ui/status.json")
-	var st Status
-	require.NoError(t, json.Unmarshal(body, &st))
-	require.Positive(t, st.Throughput.Consumed)
-	require.True(t, strings.HasPrefix(st.Firing[0].Runbook, "docs/runbooks.md#"))
 }

@@ -4,13 +4,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"reflect"
 	"strings"
 	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress"
-	"github.com/parquet-go/parquet-go/encoding"
 	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/portrait-dev/portrait/schemas"
@@ -72,15 +69,15 @@ func typeOfNode(n parquet.Node) (schemas.Type, error) {
 }
 
 func tableSchema(name string, cols []column) *parquet.Schema {
-	g := make(orderedGroup, len(cols))
+	g := make([]parquet.Field, len(cols))
 	for i, c := range cols {
 		n := leafNode(c.Type)
 		if c.Nullable {
 			n = parquet.Optional(n)
 		}
-		g[i] = orderedField{Node: n, name: c.Name}
+		g[i] = warehouse.OrderedField(c.Name, n)
 	}
-	return parquet.NewSchema(name, g)
+	return warehouse.OrderedSchema(name, g)
 }
 
 // writeTable writes n rows, filled one by one by fill, as one Parquet file
@@ -133,7 +130,7 @@ func writeTableValues(path, name string, cols []column, n int, fill func(i int, 
 		nulls[c] = parquet.NullValue().Level(0, 0, c)
 	}
 	err := warehouse.WriteFileAtomic(path, func(w io.Writer) error {
-		cw := &countingWriter{w: w}
+		cw := &warehouse.CountingWriter{W: w}
 		pw := parquet.NewWriter(cw, tableSchema(name, cols),
 			parquet.Compression(&parquet.Zstd),
 			parquet.CreatedBy("portrait", "", ""))
@@ -182,7 +179,7 @@ func writeTableValues(path, name string, cols []column, n int, fill func(i int, 
 		if err := pw.Close(); err != nil {
 			return fmt.Errorf("closing parquet writer: %w", err)
 		}
-		mf.Bytes = cw.n
+		mf.Bytes = cw.N
 		return nil
 	})
 	return mf, err
@@ -319,56 +316,4 @@ func timestampType(lt *format.LogicalType) *format.TimestampType {
 	}
 	ts, _ := lt.Value.(*format.TimestampType)
 	return ts
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// orderedGroup is a Parquet group whose columns keep the order they are
-// given in (parquet.Group sorts them by name; snapshots keep the key first
-// and the tags in catalog order).
-type orderedGroup []parquet.Field
-
-func (g orderedGroup) ID() int                     { return 0 }
-func (g orderedGroup) Type() parquet.Type          { return parquet.Group(nil).Type() }
-func (g orderedGroup) Optional() bool              { return false }
-func (g orderedGroup) Repeated() bool              { return false }
-func (g orderedGroup) Required() bool              { return true }
-func (g orderedGroup) Leaf() bool                  { return false }
-func (g orderedGroup) Fields() []parquet.Field     { return g }
-func (g orderedGroup) Encoding() encoding.Encoding { return nil }
-func (g orderedGroup) Compression() compress.Codec { return nil }
-func (g orderedGroup) GoType() reflect.Type        { return reflect.TypeFor[map[string]any]() }
-func (g orderedGroup) String() string {
-	var b strings.Builder
-	b.WriteString("message {")
-	for _, f := range g {
-		fmt.Fprintf(&b, " %s %s;", f.Name(), f.Type())
-	}
-	b.WriteString(" }")
-	return b.String()
-}
-
-type orderedField struct {
-	parquet.Node
-	name string
-}
-
-func (f orderedField) Name() string { return f.name }
-
-// Value is only used to deconstruct Go values into rows, which the
-// snapshot writer never does.
-func (f orderedField) Value(base reflect.Value) reflect.Value {
-	if base.Kind() == reflect.Map {
-		return base.MapIndex(reflect.ValueOf(f.name))
-	}
-	return reflect.Value{}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -32,34 +33,75 @@ const (
 	KindOnlySpeed = "only_speed"
 )
 
+// driftKinds are the kinds of portrait_drift_values, in exposition order.
+var driftKinds = []string{KindCompared, KindDifferent, KindOnlyBatch, KindOnlySpeed}
+
 // DriftMetrics are the reconciler's gauges:
 //
 //	portrait_drift_values{tag,kind}   last reconcile, per tag: compared (users in
 //	                                  either view), different (in both, values
 //	                                  differ), only_batch, only_speed
+//
+// Every tag of the catalog has its four series from the start (zero until
+// the first reconcile).
 type DriftMetrics struct {
 	values *prometheus.GaugeVec
+	tags   map[string]bool // the catalog's: kept at zero when a report lacks them
+
+	mu   sync.Mutex
+	last map[string]bool // tags of the last report
 }
 
-// NewDriftMetrics registers the drift gauges on reg.
-func NewDriftMetrics(reg prometheus.Registerer) *DriftMetrics {
-	return &DriftMetrics{
+// NewDriftMetrics registers the drift gauges on reg, with zero series for
+// every tag × kind of cat (nil: none before the first reconcile).
+func NewDriftMetrics(reg prometheus.Registerer, cat *schemas.Catalog) *DriftMetrics {
+	m := &DriftMetrics{
 		values: promauto.With(reg).NewGaugeVec(prometheus.GaugeOpts{
 			Name: "portrait_drift_values",
 			Help: "Last reconcile per tag: users compared (in either view), different, only in the batch snapshot, only in the speed layer.",
 		}, []string{"tag", "kind"}),
+		tags: map[string]bool{},
+		last: map[string]bool{},
 	}
+	if cat != nil {
+		for _, t := range cat.Tags {
+			m.tags[t.Name] = true
+			for _, k := range driftKinds {
+				m.values.WithLabelValues(t.Name, k)
+			}
+		}
+	}
+	return m
 }
 
-// Set publishes rep.
+// Set publishes rep: its tags get its figures, the catalog's other tags
+// zero, and tags of an earlier report that are in neither are dropped.
 func (m *DriftMetrics) Set(rep *Report) {
-	m.values.Reset()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := make(map[string]bool, len(rep.Tags))
 	for _, t := range rep.Tags {
+		now[t.Tag] = true
 		m.values.WithLabelValues(t.Tag, KindCompared).Set(float64(t.Compared + t.OnlyBatch + t.OnlySpeed))
 		m.values.WithLabelValues(t.Tag, KindDifferent).Set(float64(t.Different))
 		m.values.WithLabelValues(t.Tag, KindOnlyBatch).Set(float64(t.OnlyBatch))
 		m.values.WithLabelValues(t.Tag, KindOnlySpeed).Set(float64(t.OnlySpeed))
 	}
+	for tag := range m.tags {
+		if !now[tag] {
+			for _, k := range driftKinds {
+				m.values.WithLabelValues(tag, k).Set(0)
+			}
+		}
+	}
+	for tag := range m.last {
+		if !now[tag] && !m.tags[tag] {
+			for _, k := range driftKinds {
+				m.values.DeleteLabelValues(tag, k)
+			}
+		}
+	}
+	m.last = now
 }
 
 // publish writes the report where the config asks.

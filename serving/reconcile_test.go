@@ -160,7 +160,7 @@ func newDriftFixture(t *testing.T) driftFixture {
 func TestReconcileCountsDriftAndCauses(t *testing.T) {
 	f := newDriftFixture(t)
 	reg := prometheus.NewRegistry()
-	m := NewDriftMetrics(reg)
+	m := NewDriftMetrics(reg, f.cat)
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	rep, err := Reconcile(context.Background(), ReconcileConfig{
 		Catalog: f.cat, Root: f.root, Snapshot: f.cutoff, Speed: f.view, Causes: f.view,

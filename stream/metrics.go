@@ -5,6 +5,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/portrait-dev/portrait/internal/dlq"
+	"github.com/portrait-dev/portrait/internal/kafka"
 )
 
 // metrics are the speed layer's Prometheus metrics (see the package doc).
@@ -20,7 +21,7 @@ type metrics struct {
 	stateBytes        prometheus.Gauge
 	users             prometheus.Gauge
 	watermark         prometheus.Gauge
-	lag               *prometheus.GaugeVec
+	lag               *kafka.Lag
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -72,10 +73,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "portrait_speed_watermark_seconds",
 			Help: "Newest event time applied, unix seconds.",
 		}),
-		lag: f.NewGaugeVec(prometheus.GaugeOpts{
+		lag: kafka.NewLag(f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "portrait_speed_consumer_lag_records",
 			Help: "Records between the next offset to apply and the partition's high-water mark, per owned partition (set on assignment, removed on revocation).",
-		}, []string{"partition"}),
+		}, []string{"partition"})),
 	}
 	for _, r := range dlq.Reasons {
 		m.dlq.WithLabelValues(r)

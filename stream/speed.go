@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -76,7 +75,7 @@ func (s *Speed) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	h := &handler{s: s, client: g.Client, dlq: dlq.NewWriter(g.Producer, kc.DLQTopic), fatal: cancel,
-		trigger: make(chan struct{}, 1), start: map[int32]int64{}, lagged: map[int32]bool{}}
+		trigger: make(chan struct{}, 1), start: map[int32]int64{}}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -199,12 +198,7 @@ type handler struct {
 	mu    sync.Mutex
 	sess  sarama.ConsumerGroupSession
 	start map[int32]int64
-	// lagged are the partitions with a lag series; Setup removes the
-	// series of partitions no longer owned.
-	lagged map[int32]bool
 }
-
-func partitionLabel(p int32) string { return strconv.Itoa(int(p)) }
 
 func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 	topic := h.s.cfg.Kafka.Topic
@@ -214,14 +208,7 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 		keep[p] = true
 	}
 	h.s.eng.release(keep)
-	h.mu.Lock()
-	for p := range h.lagged {
-		if !keep[p] {
-			h.s.m.lag.DeleteLabelValues(partitionLabel(p))
-			delete(h.lagged, p)
-		}
-	}
-	h.mu.Unlock()
+	h.s.m.lag.Keep(keep)
 	start := map[int32]int64{}
 	for _, p := range claims {
 		next, err := h.s.eng.load(p)
@@ -243,13 +230,7 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 		start[p] = next
 		// The lag series exists from the assignment on; ConsumeClaim
 		// keeps it current.
-		lag := h.s.m.lag.WithLabelValues(partitionLabel(p))
-		if newest, err := h.client.GetOffset(topic, p, sarama.OffsetNewest); err == nil {
-			lag.Set(float64(max(newest-next, 0)))
-		}
-		h.mu.Lock()
-		h.lagged[p] = true
-		h.mu.Unlock()
+		h.s.m.lag.Assign(h.client, topic, p, next)
 	}
 	h.mu.Lock()
 	h.sess, h.start = sess, start
@@ -326,12 +307,12 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 	if claim.InitialOffset() != next {
 		h.s.log.Warn("claim starts away from the stored offset", "partition", p, "claim", claim.InitialOffset(), "stored", next)
 	}
-	lagGauge := h.s.m.lag.WithLabelValues(partitionLabel(p))
+	lagGauge := h.s.m.lag.Partition(p)
 	if newest, err := h.client.GetOffset(claim.Topic(), p, sarama.OffsetNewest); err == nil {
 		h.s.eng.setHighWater(p, newest)
 		if newest <= next {
 			h.s.eng.markCaughtUp(p)
-			lagGauge.Set(0)
+			lagGauge.Set(newest, next)
 		}
 	}
 	c := &claimState{h: h, p: p, next: next, dec: eventjson.NewDecoder(h.s.cfg.Catalog, h.s.cfg.limits())}
@@ -364,9 +345,7 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 		}
 		hwm := claim.HighWaterMarkOffset()
 		h.s.eng.setHighWater(p, hwm)
-		lag := hwm - c.next
-		lagGauge.Set(float64(max(lag, 0)))
-		if lag <= 0 {
+		if lagGauge.Set(hwm, c.next) <= 0 {
 			h.s.eng.markCaughtUp(p)
 		}
 	}

@@ -88,7 +88,7 @@ func writeTemp(f AtomicFile) (tmp string, size int64, err error) {
 		}
 	}()
 	bw := bufio.NewWriterSize(out, 1<<20)
-	cw := &countingWriter{w: bw}
+	cw := &CountingWriter{W: bw}
 	if err = f.Write(cw); err != nil {
 		return tmp, 0, fmt.Errorf("writing %s: %w", f.Path, err)
 	}
@@ -101,7 +101,7 @@ func writeTemp(f AtomicFile) (tmp string, size int64, err error) {
 	if err = out.Close(); err != nil {
 		return tmp, 0, fmt.Errorf("closing %s: %w", f.Path, err)
 	}
-	return tmp, cw.n, nil
+	return tmp, cw.N, nil
 }
 
 // mkdirAllNew is os.MkdirAll that returns the folders that did not exist

@@ -19,11 +19,11 @@ func BenchmarkWriteEvents(b *testing.B) {
 			events := synthEvents(cat, benchRows, 42)
 			var size int64
 			for b.Loop() {
-				cw := &countingWriter{w: io.Discard}
+				cw := &CountingWriter{W: io.Discard}
 				if err := WriteEvents(cw, cat, events, 1); err != nil {
 					b.Fatal(err)
 				}
-				size = cw.n
+				size = cw.N
 			}
 			b.ReportMetric(float64(b.N*benchRows)/b.Elapsed().Seconds(), "rows/s")
 			b.ReportMetric(float64(size)/benchRows, "bytes/row")

@@ -229,11 +229,11 @@ func (c *EventColumns) check(vs []any) (strBytes int64, err error) {
 func WriteEventColumnsFile(path string, cols *EventColumns, ingest schemas.Timestamp) (MarkerFile, error) {
 	var size int64
 	err := WriteFileAtomic(path, func(w io.Writer) error {
-		cw := &countingWriter{w: w}
+		cw := &CountingWriter{W: w}
 		if err := WriteEventColumns(cw, cols, ingest); err != nil {
 			return err
 		}
-		size = cw.n
+		size = cw.N
 		return nil
 	})
 	if err != nil {

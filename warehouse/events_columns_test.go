@@ -111,11 +111,11 @@ func BenchmarkWriteEventColumns(b *testing.B) {
 			cols := columnsOf(b, cat, synthEvents(cat, benchRows, 42))
 			var size int64
 			for b.Loop() {
-				cw := &countingWriter{w: &discard{}}
+				cw := &CountingWriter{W: &discard{}}
 				if err := WriteEventColumns(cw, cols, 1); err != nil {
 					b.Fatal(err)
 				}
-				size = cw.n
+				size = cw.N
 			}
 			b.ReportMetric(float64(b.N*benchRows)/b.Elapsed().Seconds(), "rows/s")
 			b.ReportMetric(float64(size)/benchRows, "bytes/row")

@@ -2,13 +2,9 @@ package warehouse
 
 import (
 	"fmt"
-	"reflect"
-	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress"
-	"github.com/parquet-go/parquet-go/encoding"
 
 	"github.com/portrait-dev/portrait/schemas"
 )
@@ -33,16 +29,16 @@ func NumEventColumns(cat *schemas.Catalog) int { return len(cat.Fields) + 3 }
 // timestamp → INT64 TIMESTAMP(MILLIS, UTC)), then _partition INT32,
 // _offset INT64 and _ingest_time INT64 TIMESTAMP(MILLIS, UTC).
 func ParquetSchema(cat *schemas.Catalog) *parquet.Schema {
-	g := make(orderedGroup, 0, NumEventColumns(cat))
+	g := make([]parquet.Field, 0, NumEventColumns(cat))
 	for _, f := range cat.Fields {
-		g = append(g, orderedField{Node: parquetNode(f.Type), name: f.Name})
+		g = append(g, OrderedField(f.Name, parquetNode(f.Type)))
 	}
 	g = append(g,
-		orderedField{Node: parquet.Encoded(parquet.Leaf(parquet.Int32Type), &parquet.RLEDictionary), name: ColPartition},
-		orderedField{Node: parquet.Encoded(parquet.Leaf(parquet.Int64Type), &parquet.DeltaBinaryPacked), name: ColOffset},
-		orderedField{Node: parquet.Encoded(parquet.Timestamp(parquet.Millisecond), &parquet.DeltaBinaryPacked), name: ColIngestTime},
+		OrderedField(ColPartition, parquet.Encoded(parquet.Leaf(parquet.Int32Type), &parquet.RLEDictionary)),
+		OrderedField(ColOffset, parquet.Encoded(parquet.Leaf(parquet.Int64Type), &parquet.DeltaBinaryPacked)),
+		OrderedField(ColIngestTime, parquet.Encoded(parquet.Timestamp(parquet.Millisecond), &parquet.DeltaBinaryPacked)),
 	)
-	return parquet.NewSchema(cat.Name+"_events", g)
+	return OrderedSchema(cat.Name+"_events", g)
 }
 
 func parquetNode(t schemas.Type) parquet.Node {
@@ -139,46 +135,4 @@ func (k columnKind) parquetKind() parquet.Kind {
 	default:
 		return parquet.Int32
 	}
-}
-
-// orderedGroup is a Parquet group whose columns keep the order they are
-// given in (parquet.Group sorts them by name, and the events schema fixes
-// catalog order).
-type orderedGroup []parquet.Field
-
-func (g orderedGroup) ID() int                     { return 0 }
-func (g orderedGroup) Type() parquet.Type          { return parquet.Group(nil).Type() }
-func (g orderedGroup) Optional() bool              { return false }
-func (g orderedGroup) Repeated() bool              { return false }
-func (g orderedGroup) Required() bool              { return true }
-func (g orderedGroup) Leaf() bool                  { return false }
-func (g orderedGroup) Fields() []parquet.Field     { return g }
-func (g orderedGroup) Encoding() encoding.Encoding { return nil }
-func (g orderedGroup) Compression() compress.Codec { return nil }
-func (g orderedGroup) GoType() reflect.Type        { return reflect.TypeFor[map[string]any]() }
-func (g orderedGroup) String() string              { return g.string() }
-func (g orderedGroup) string() string {
-	var b strings.Builder
-	b.WriteString("message {")
-	for _, f := range g {
-		fmt.Fprintf(&b, " %s %s;", f.Name(), f.Type())
-	}
-	b.WriteString(" }")
-	return b.String()
-}
-
-type orderedField struct {
-	parquet.Node
-	name string
-}
-
-func (f orderedField) Name() string { return f.name }
-
-// Value is only used to deconstruct Go values into rows, which the events
-// writer never does.
-func (f orderedField) Value(base reflect.Value) reflect.Value {
-	if base.Kind() == reflect.Map {
-		return base.MapIndex(reflect.ValueOf(f.name))
-	}
-	return reflect.Value{}
 }

@@ -63,11 +63,11 @@ func ParsePartName(name string) (partition int32, first, last int64, ok bool) {
 func WriteEventsFile(path string, cat *schemas.Catalog, events []schemas.Event, ingest schemas.Timestamp) (MarkerFile, error) {
 	var size int64
 	err := WriteFileAtomic(path, func(w io.Writer) error {
-		cw := &countingWriter{w: w}
+		cw := &CountingWriter{W: w}
 		if err := WriteEvents(cw, cat, events, ingest); err != nil {
 			return err
 		}
-		size = cw.n
+		size = cw.N
 		return nil
 	})
 	if err != nil {
@@ -207,17 +207,6 @@ func checkEvents(cat *schemas.Catalog, events []schemas.Event) error {
 		}
 	}
 	return nil
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // HourStart is the start of the event-time hour that holds ts.

@@ -192,7 +192,7 @@ func runSystem(ctx context.Context, cfg config.Config, forceEmbedded bool, logge
 	pm := newPublishMetrics(reg)
 	pm.refreshCutoff(cfg.Warehouse)
 	rj := &runJobs{cfg: cfg, cat: cat, speed: speed, lander: lander, ch: ch, pm: pm,
-		drift: serving.NewDriftMetrics(reg), log: logger.With("component", "jobs")}
+		drift: serving.NewDriftMetrics(reg, cat), log: logger.With("component", "jobs")}
 	var recorders []jobs.Recorder
 	if ch != nil {
 		recorders = append(recorders, countingRecorder{inner: jobs.ClickHouseRecorder{Client: ch}, m: pm})

@@ -249,6 +249,19 @@ func TestRunEndToEnd(t *testing.T) {
 	require.Contains(t, body, fmt.Sprintf("portrait_snapshot_cutoff_timestamp_seconds %g", float64(hour2)/1000))
 	missing, planned := checkExported(t, body)
 	require.Empty(t, missing, "metrics marked exported in dashboards/metrics.txt but not served by portrait run")
+	// Both consumers have a lag series per partition once assigned, and
+	// reach zero once they have read every event.
+	for _, name := range []string{"portrait_landing_consumer_lag_records", "portrait_speed_consumer_lag_records"} {
+		waitFor(t, name+" to reach zero on every partition", 20*time.Second, func() bool {
+			lags := seriesValues(scrape(t, rs.url("/metrics")), name)
+			for _, v := range lags {
+				if v != 0 {
+					return false
+				}
+			}
+			return len(lags) > 0
+		})
+	}
 	if len(planned) > 0 {
 		t.Logf("planned metrics not exported yet (owned by other components): %v", planned)
 	}
@@ -343,10 +356,8 @@ var lazyMetrics = []string{
 	// group assigned them, and a zero for a partition another instance
 	// owns would hide its lag.
 	"portrait_speed_consumer_lag_records",
-	// serving (reconcile_report.go): one series per tag and kind, set by
-	// the first reconcile; DriftMetrics does not know the catalog's tags
-	// before (NewDriftMetrics would need them to create zero series).
-	"portrait_drift_values",
+	// warehouse/landing: the same, for the landing's consumer group.
+	"portrait_landing_consumer_lag_records",
 }
 
 // checkExported compares a /metrics body with dashboards/metrics.txt:
@@ -382,6 +393,26 @@ func checkExported(t *testing.T, body string) (missing, planned []string) {
 	require.NoError(t, sc.Err())
 	require.Greater(t, n, 20, "metrics.txt parsed")
 	return missing, planned
+}
+
+// seriesValues returns the values of every series of one metric in a
+// /metrics body, by their labels as served.
+func seriesValues(body, name string) map[string]float64 {
+	vals := map[string]float64{}
+	for _, line := range strings.Split(body, "\n") {
+		rest, ok := strings.CutPrefix(line, name+"{")
+		if !ok {
+			continue
+		}
+		labels, v, ok := strings.Cut(rest, "} ")
+		if !ok {
+			continue
+		}
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+			vals[labels] = f
+		}
+	}
+	return vals
 }
 
 // metricLine returns the value of one exposition line of a /metrics body

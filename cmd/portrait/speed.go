@@ -81,7 +81,7 @@ func runSpeed(ctx context.Context, cfg stream.Config, listen string, opts speedS
 		go s.WatchSnapshots(ctx, opts.warehouse, time.Minute)
 		if opts.token != "" {
 			admin, err := serving.NewAdminHandler(serving.AdminConfig{Token: opts.token, Catalog: cfg.Catalog,
-				Root: opts.warehouse, Speed: s, Metrics: serving.NewDriftMetrics(reg), Logger: logger})
+				Root: opts.warehouse, Speed: s, Metrics: serving.NewDriftMetrics(reg, cfg.Catalog), Logger: logger})
 			if err != nil {
 				_ = s.Close()
 				return err

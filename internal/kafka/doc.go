@@ -8,5 +8,6 @@
 // ([EmbeddedFlag]) or that `portrait broker` runs for other processes.
 //
 // The package exports no metrics; the components that consume and produce
-// count what they do.
+// count what they do ([Lag] keeps the per-partition lag series of a gauge a
+// consumer registers).
 package kafka

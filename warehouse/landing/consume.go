@@ -42,6 +42,7 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 		keep[p] = true
 	}
 	l.dropPartitions(keep)
+	l.m.lag.Keep(keep)
 	committed, err := committedOffsets(l.cfg.Warehouse)
 	if err != nil {
 		h.fatal(err)
@@ -71,6 +72,9 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 		sess.MarkOffset(topic, p, next, "")
 		start[p] = next
 		states[p] = st
+		// The lag series exists from the assignment on; ConsumeClaim
+		// keeps it current.
+		l.m.lag.Assign(h.client, topic, p, next)
 		l.setPartition(p, func(pw *partWatermark) {
 			pw.reached, pw.hasReached, pw.idle = schemas.Timestamp(st.Reached), st.HasReached, false
 		})
@@ -104,7 +108,7 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 	}
 	c := &claimState{l: l, sess: sess, p: p, next: next, durable: next, committed: committed,
 		reached: schemas.Timestamp(st.Reached), hasReached: st.HasReached, dec: newDecoder(l.cfg.Catalog, l.cfg.limits()),
-		bufs: map[schemas.Timestamp]*hourBuf{}, lastRecord: l.cfg.Now()}
+		bufs: map[schemas.Timestamp]*hourBuf{}, lastRecord: l.cfg.Now(), lag: l.m.lag.Partition(p)}
 	tick := time.NewTicker(tickEvery(l.cfg))
 	defer tick.Stop()
 	msgs := make([]*sarama.ConsumerMessage, 0, maxBatch)
@@ -135,6 +139,7 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 			h.fatal(err)
 			return err
 		}
+		c.lag.Set(claim.HighWaterMarkOffset(), c.next)
 		if c.bufBytes >= l.cfg.RollBytes {
 			if err := c.flush(); err != nil {
 				h.fatal(err)
@@ -173,6 +178,7 @@ type claimState struct {
 	reached, bufMax       schemas.Timestamp
 	hasReached, hasBufMax bool
 	dec                   *decoder
+	lag                   kafka.LagGauge
 	bufs                  map[schemas.Timestamp]*hourBuf
 	free                  []*warehouse.EventColumns
 	bufBytes              int64
@@ -319,7 +325,12 @@ func (c *claimState) tick(claim sarama.ConsumerGroupClaim) error {
 			return err
 		}
 	}
-	idle := c.bufBytes == 0 && claim.HighWaterMarkOffset() <= c.next && now.Sub(c.lastRecord) >= cfg.IdleTimeout
+	hwm := claim.HighWaterMarkOffset()
+	if hwm > 0 {
+		// 0 until the first fetch: the lag set on assignment stands.
+		c.lag.Set(hwm, c.next)
+	}
+	idle := c.bufBytes == 0 && hwm <= c.next && now.Sub(c.lastRecord) >= cfg.IdleTimeout
 	c.l.setPartition(c.p, func(pw *partWatermark) { pw.idle = idle })
 	return nil
 }

@@ -93,4 +93,7 @@
 //	portrait_landing_reload_queue_hours         hours waiting for ClickHouse
 //	portrait_landing_files_quarantined_total    corrupt files moved to quarantine
 //	portrait_landing_flush_duration_seconds     time to commit a partition's buffer
+//	portrait_landing_consumer_lag_records{partition}  records between the next offset to land and the
+//	                                            high-water mark, per owned partition (set on
+//	                                            assignment, removed on revocation)
 package landing

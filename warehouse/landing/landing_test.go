@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/portrait-dev/portrait/batch/chbatch"
@@ -48,6 +49,11 @@ func TestLandExactlyOnceAndRestartWithoutPositions(t *testing.T) {
 	for r, n := range reasons {
 		require.Equal(t, float64(n), counter(in.l.m.dlq.WithLabelValues(r)), "dlq reason %s", r)
 	}
+	// One lag series per owned partition, zero once every record is read.
+	waitFor(t, 10*time.Second, "the lag to reach zero", func() bool {
+		lags := lagSeries(t, in.reg)
+		return len(lags) == 3 && lags["0"] == 0 && lags["1"] == 0 && lags["2"] == 0
+	})
 	in.stop(t)
 	checkExactlyOnce(t, landed(t, c, root), at)
 
@@ -199,4 +205,25 @@ func checkClickHouseCounts(t *testing.T, ch *clickhouse.Client, root string) {
 		}
 	}
 	require.Equal(t, want, got)
+}
+
+// lagSeries is portrait_landing_consumer_lag_records by partition label.
+func lagSeries(t testing.TB, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	lags := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "portrait_landing_consumer_lag_records" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "partition" {
+					lags[l.GetValue()] = m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return lags
 }

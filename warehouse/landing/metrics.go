@@ -5,6 +5,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/portrait-dev/portrait/internal/dlq"
+	"github.com/portrait-dev/portrait/internal/kafka"
 )
 
 type metrics struct {
@@ -22,6 +23,7 @@ type metrics struct {
 	reloadQueue  prometheus.Gauge
 	quarantined  prometheus.Counter
 	flushSeconds prometheus.Histogram
+	lag          *kafka.Lag
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -55,6 +57,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Warehouse files found corrupt while loading and moved to quarantine."}),
 		flushSeconds: f.NewHistogram(prometheus.HistogramOpts{Name: "portrait_landing_flush_duration_seconds",
 			Help: "Time to commit one partition's buffered records to files.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		lag: kafka.NewLag(f.NewGaugeVec(prometheus.GaugeOpts{Name: "portrait_landing_consumer_lag_records",
+			Help: "Records between the next offset to land and the partition's high-water mark, per owned partition (set on assignment, removed on revocation)."},
+			[]string{"partition"})),
 	}
 	for _, r := range dlq.Reasons {
 		m.dlq.WithLabelValues(r)

@@ -42,12 +42,14 @@ func (c Config) streamStages() []Stage {
 type streamBench struct {
 	cfg    Config
 	events int
-	broker *kafka.Broker
-	kc     kafka.Config
-	speedS *stream.Speed
-	stop   context.CancelFunc
-	done   chan error
-	dir    string
+	// ingested counts the events the lookup stage produced while it ran.
+	ingested int64
+	broker   *kafka.Broker
+	kc       kafka.Config
+	speedS   *stream.Speed
+	stop     context.CancelFunc
+	done     chan error
+	dir      string
 }
 
 const benchPartitions = 4
@@ -82,18 +84,20 @@ func (b *streamBench) produce(ctx context.Context, seed uint64, count int) (int6
 	defer p.Close()
 	o := gen.Options{Seed: seed, Users: b.cfg.Users, Events: count, Start: start, Span: liveSpan.Milliseconds(), Partitions: 1, Cardinality: 5000}
 	batch := make([]kafka.Message, 0, 4096)
-	var n int64
+	var n int64 // events the broker acknowledged
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		err := p.Send(ctx, batch...)
+		if err := p.Send(ctx, batch...); err != nil {
+			return err
+		}
+		n += int64(len(batch))
 		batch = batch[:0]
-		return err
+		return nil
 	}
 	err = gen.Stream(b.cfg.Catalog, o, func(e *schemas.Event) error {
 		batch = append(batch, kafka.Message{Key: []byte(source.Key(e.Values[b.cfg.Catalog.Key])), Value: source.AppendJSON(nil, b.cfg.Catalog, e.Values)})
-		n++
 		if len(batch) == cap(batch) {
 			return flush()
 		}
@@ -136,8 +140,15 @@ func (b *streamBench) lookups(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	ingestCtx, stopIngest := context.WithCancel(ctx)
-	defer stopIngest()
-	go b.produce(ingestCtx, b.cfg.Seed+1, b.events) //nolint:errcheck // background load only
+	ingested := make(chan int64, 1)
+	go func() {
+		n, _ := b.produce(ingestCtx, b.cfg.Seed+1, b.events) // cancelled when the lookups end
+		ingested <- n
+	}()
+	defer func() {
+		stopIngest()
+		b.ingested = <-ingested
+	}()
 
 	total := rate * seconds
 	lat := make([]time.Duration, total)
@@ -189,7 +200,7 @@ func (b *streamBench) landing(ctx context.Context) (Result, error) {
 	defer stop()
 	done := make(chan error, 1)
 	go func() { done <- l.Run(runCtx) }()
-	want := float64(2 * b.events) // the pre-fill and the lookup stage's ingest
+	want := float64(int64(b.events) + b.ingested) // the pre-fill and what the lookup stage ingested
 	err = waitFor(ctx, done, func() bool { return counter(reg, "portrait_landing_rows_total") >= want })
 	rows := counter(reg, "portrait_landing_rows_total")
 	stop()

@@ -42,8 +42,8 @@ lint:
 	if (( $${#rules[@]} )); then echo "promtool check rules $${rules[*]}"; promtool check rules "$${rules[@]}"; \
 	else echo "no dashboards/*.rules.yml to check"; fi
 
-bench:
-	$(GO) run ./cmd/portrait bench
+bench: ch-start
+	$(GO) run ./cmd/portrait bench --clickhouse clickhouse://127.0.0.1:$(PORTRAIT_CH_PORT)/portrait_bench
 
 demo:
 	deploy/local/demo.sh

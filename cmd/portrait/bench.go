@@ -49,6 +49,6 @@ latencies where a stage has them, and peak memory, next to the targets.`,
 	f.Uint64Var(&cfg.Seed, "seed", 1, "random seed")
 	f.StringVar(&cfg.Dir, "dir", ".local/bench", "folder for the data set and the warehouse")
 	f.StringVar(&cfg.ClickHouse, "clickhouse", "", "ClickHouse DSN: adds the load, SQL engine and publish stages")
-	f.IntVar(&cfg.StreamEvents, "stream-events", 4_000_000, "events for the Kafka stages (speed, lookups, landing); 0 skips them")
+	f.IntVar(&cfg.StreamEvents, "stream-events", 2_000_000, "events for the Kafka stages (speed, lookups, landing); 0 skips them")
 	return cmd
 }

@@ -19,6 +19,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="/usr/local/go/bin:$PATH"
+# shellcheck source=../deploy/local/run-bg.sh
+. deploy/local/run-bg.sh
 
 out="${1:-bin/ui-shot.png}"
 go="${GO:-go}"
@@ -38,23 +40,10 @@ command -v curl >/dev/null || die "curl not found: apt-get install -y curl"
 "$go" build -o bin/portrait ./cmd/portrait || die "building bin/portrait failed"
 
 tmp="$(mktemp -d)"
-run_pid=""
 produce_pid=""
-# stop PID: SIGTERM, up to 10 s to exit, then SIGKILL.
-stop() {
-	local pid=$1
-	[[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
 cleanup() {
-	stop "$produce_pid"
-	stop "$run_pid"
+	stop_pid "$produce_pid"
+	stop_pid "$RUN_PID"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -85,35 +74,10 @@ jobs:
   compact: {enabled: false}
   retention: {enabled: false}
 EOF
-bin/portrait config check "$tmp/portrait.yaml" >/dev/null || die "config check failed: $tmp/portrait.yaml"
-
-log="$tmp/run.log"
-bin/portrait run --config "$tmp/portrait.yaml" >"$log" 2>&1 &
-run_pid=$!
-
-# wait_for WHAT SECONDS CMD...: run CMD every 0.2 s until it succeeds.
-wait_for() {
-	local what=$1 secs=$2
-	shift 2
-	local deadline=$((SECONDS + secs))
-	until "$@" >/dev/null 2>&1; do
-		if ! kill -0 "$run_pid" 2>/dev/null; then
-			tail -20 "$log" >&2
-			die "portrait run exited while waiting for ${what}"
-		fi
-		if ((SECONDS >= deadline)); then
-			tail -20 "$log" >&2
-			die "gave up waiting ${secs}s for ${what}"
-		fi
-		sleep 0.2
-	done
-}
-wait_for "portrait run to listen" 30 grep -q '^run: http://' "$log"
-api=$(sed -n 's|^run: http://\([^ ]*\) .*|\1|p' "$log")
-kafka=$(sed -n 's|^run: .*; kafka \([^ ]*\) topic .*|\1|p' "$log")
-[[ -n "$api" && -n "$kafka" ]] || die "cannot read the API and Kafka addresses from the run: line of the log: $(grep '^run:' "$log")"
+run_bg "$tmp/portrait.yaml" "$tmp/run.log"
+api=$RUN_API
+kafka=$RUN_KAFKA
 url="http://$api/ui"
-wait_for "/readyz" 30 curl -fsS "http://$api/readyz"
 
 # ----------------------------------------------------------------- produce
 bin/portrait produce --catalog "$catalog" --brokers "$kafka" --rate "$rate" "$sample" >"$tmp/produce.log" 2>&1 &
@@ -138,7 +102,7 @@ until nonzero_throughput; do
 	producing
 	if ((SECONDS >= deadline)); then
 		curl -fsS "$url/status.json" >&2 || true
-		tail -20 "$log" >&2
+		tail -20 "$RUN_LOG" >&2
 		die "/ui/status.json reports no throughput after 30 s of producing at ${rate}/s"
 	fi
 	sleep 0.5
@@ -173,11 +137,7 @@ rm -f "$out"
 [[ "$(head -c 8 "$out" | od -An -tx1 | tr -d ' \n')" == 89504e470d0a1a0a ]] || die "$out is not a PNG"
 
 # ------------------------------------------------------------------- stop
-stop "$produce_pid"
+stop_pid "$produce_pid"
 produce_pid=""
-kill -TERM "$run_pid"
-rc=0
-wait "$run_pid" || rc=$?
-run_pid=""
-((rc == 0)) || { tail -20 "$log" >&2; die "portrait run exited with status $rc on SIGTERM"; }
+stop_run_cleanly
 echo "ui-shot: $out (throughput shown: $shown events/s consumed)"

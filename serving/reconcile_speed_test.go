@@ -378,6 +378,12 @@ func TestMergedLookupsAcrossRebase(t *testing.T) {
 	_, changed, err = r.s.Rebase(context.Background(), r.root)
 	require.NoError(t, err)
 	require.False(t, changed, "the same snapshot again changes nothing")
+	// A recompute of the same cutoff replaces the snapshot: the base follows.
+	r.recompute(cat, taobaoCutoff)
+	_, changed, err = r.s.Rebase(context.Background(), r.root)
+	require.NoError(t, err)
+	require.True(t, changed, "a re-written snapshot of the same cutoff is a new base")
+	check("rebased on the re-written snapshot", r.events)
 
 	rep, err := r.reconcile(taobaoCutoff, false)
 	require.NoError(t, err)

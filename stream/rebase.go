@@ -9,6 +9,7 @@ import (
 	"github.com/portrait-dev/portrait/batch"
 	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/stream/incremental"
+	"github.com/portrait-dev/portrait/warehouse"
 )
 
 // ErrSnapshotUnusable is wrapped by Rebase's errors for a snapshot the
@@ -20,7 +21,11 @@ var ErrSnapshotUnusable = errors.New("snapshot unusable as lifetime base")
 // every user's lifetime partials.
 type rebaseState struct {
 	cutoff schemas.Timestamp
-	base   map[any][]incremental.BasePartial
+	// written is when the snapshot's marker was written: a recompute of
+	// the same cutoff replaces the snapshot, and its new content must
+	// replace the base too.
+	written time.Time
+	base    map[any][]incremental.BasePartial
 }
 
 // Rebased is the cutoff of the batch snapshot the lifetime tags rest on
@@ -48,8 +53,8 @@ func (s *Speed) Rebase(ctx context.Context, root string) (schemas.Timestamp, boo
 	if err != nil {
 		return 0, false, fmt.Errorf("rebase: %w", err)
 	}
-	if cur, ok := s.Rebased(); ok && cur >= c {
-		return cur, false, nil
+	if r := s.eng.rebase.Load(); r != nil && (r.cutoff > c || (r.cutoff == c && r.written.Equal(snapshotWritten(root, c)))) {
+		return r.cutoff, false, nil
 	}
 	if err := s.RebaseOn(ctx, root, c); err != nil {
 		return 0, false, err
@@ -80,6 +85,13 @@ func (s *Speed) WatchSnapshots(ctx context.Context, root string, interval time.D
 	}
 }
 
+// snapshotWritten is when the snapshot of cutoff c was (last) written,
+// from its marker; the zero time when it cannot be read.
+func snapshotWritten(root string, c schemas.Timestamp) time.Time {
+	m, _, _ := warehouse.ReadMarker(warehouse.SnapshotDir(root, c))
+	return m.Written
+}
+
 // RebaseOn rebases the lifetime tags on the snapshot of cutoff c.
 func (s *Speed) RebaseOn(ctx context.Context, root string, c schemas.Timestamp) error {
 	base, err := s.readBase(root, c)
@@ -104,7 +116,7 @@ func (s *Speed) RebaseOn(ctx context.Context, root string, c schemas.Timestamp) 
 		parts = append(parts, part)
 	}
 	g.mu.RUnlock()
-	r := &rebaseState{cutoff: c, base: base}
+	r := &rebaseState{cutoff: c, written: snapshotWritten(root, c), base: base}
 	n := 0
 	for _, part := range parts {
 		for _, en := range part.users {

@@ -16,6 +16,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 export PATH="/usr/local/go/bin:$PATH"
+# shellcheck source=run-bg.sh
+. deploy/local/run-bg.sh
 
 step() { printf '\n\033[1m==> loop [%3ds]: %s\033[0m\n' "$SECONDS" "$*"; }
 say() { printf '    %s\n' "$*"; }
@@ -85,46 +87,13 @@ jobs:
   compact: {enabled: false}
   retention: {enabled: false}
 EOF
-bin/portrait config check "$DIR/portrait.yaml" >/dev/null
 say "config: $DIR/portrait.yaml; log: $LOG"
-
-bin/portrait run --config "$DIR/portrait.yaml" >"$LOG" 2>&1 &
-RUN_PID=$!
-stop_run() {
-	if kill -0 "$RUN_PID" 2>/dev/null; then
-		kill -TERM "$RUN_PID" 2>/dev/null || true
-		for _ in $(seq 100); do
-			kill -0 "$RUN_PID" 2>/dev/null || return 0
-			sleep 0.1
-		done
-		kill -KILL "$RUN_PID" 2>/dev/null || true
-	fi
-}
-trap stop_run EXIT
+trap 'stop_pid "$RUN_PID"' EXIT
 trap 'exit 130' INT TERM
-
-# wait_for WHAT SECONDS CMD...: run CMD every 0.5s until it succeeds.
-wait_for() {
-	local what=$1 secs=$2
-	shift 2
-	local deadline=$((SECONDS + secs))
-	until "$@" >/dev/null 2>&1; do
-		if ! kill -0 "$RUN_PID" 2>/dev/null; then
-			tail -20 "$LOG" >&2
-			die "portrait run exited while waiting for ${what} (log: $LOG)"
-		fi
-		if ((SECONDS >= deadline)); then
-			tail -20 "$LOG" >&2
-			die "gave up waiting ${secs}s for ${what} (log: $LOG)"
-		fi
-		sleep 0.5
-	done
-}
-wait_for "portrait run to listen" 30 grep -q '^run: http://' "$LOG"
-API=$(sed -n 's|^run: http://\([^ ]*\) .*|\1|p' "$LOG")
-KAFKA=$(sed -n 's|^run: .*; kafka \([^ ]*\) topic .*|\1|p' "$LOG")
+run_bg "$DIR/portrait.yaml" "$LOG"
+API=$RUN_API
+KAFKA=$RUN_KAFKA
 say "listening: API http://${API}, embedded Kafka ${KAFKA}"
-wait_for "/readyz" 30 curl -fsS "http://${API}/readyz"
 say "ready: $(curl -fsS "http://${API}/readyz")"
 
 # metric NAME: the sum of a metric's series on /metrics.
@@ -251,9 +220,8 @@ reconcile
 # ---------------------------------------------------- 6. lookup and SQL
 step "a lookup on the running API: user 999477, repaired (first_seen is its late event)"
 bin/portrait profiles get --api "$API" --token "$TOKEN" 999477
-say "live values as of the speed watermark. \"snapshot\": null: this process rebases the lifetime"
-say "tags on a snapshot when it starts and after its own scheduled reconcile job; the snapshot"
-say "recomputed by hand above is not merged in until then (the repaired state holds the late events)."
+say "live values as of the speed watermark; lifetime tags are the snapshot's base (\"snapshot\") merged"
+say "with the speed layer's partials since its cutoff: every reconcile rebases them on the newest snapshot."
 
 step "SQL in ClickHouse (database ${CH_DB}): profiles_latest, tag_drift, job_runs, events"
 wait_for "the landing to load the closed hours into ClickHouse" 30 \
@@ -288,9 +256,5 @@ say "stays open because the landing watermark (15:59:28) has not passed its end 
 
 # ------------------------------------------------------------- 7. stop
 step "stopping portrait run with SIGTERM (graceful: jobs stop, speed checkpoints, landing flushes)"
-kill -TERM "$RUN_PID"
-rc=0
-wait "$RUN_PID" || rc=$?
-trap - EXIT
-((rc == 0)) || die "portrait run exited with status ${rc} (log: $LOG)"
+stop_run_cleanly
 say "portrait run stopped cleanly; its log: $LOG"

@@ -2,11 +2,15 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/warehouse"
+	"github.com/portrait-dev/portrait/warehouse/landing"
 )
 
 func init() { commands = append(commands, newWarehouseCmd()) }
@@ -32,7 +36,10 @@ func newWarehouseLsCmd() *cobra.Command {
 files, rows and bytes (rows from the _SUCCESS markers; "?" marks files a
 marker does not list), and its state: closed (the marker lists exactly the
 files present), open (files but no marker, or files the marker does not
-list). --files lists each data file.`,
+list). --files lists each data file. Then, when the landing consumer has
+written here, each Kafka partition's landing position (next offset, newest
+event time landed) and the landing watermark: the oldest of those event
+times (the running landing also lets idle partitions pass).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			parts, err := warehouse.Inventory(root)
@@ -66,7 +73,10 @@ list). --files lists each data file.`,
 				totalFiles += int64(len(p.Files))
 			}
 			fmt.Fprintf(tw, "total\t%d partitions\t%d\t%d\t%d\t\t\n", len(parts), totalFiles, totalRows, totalBytes)
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			return printLandingPositions(cmd.OutOrStdout(), root)
 		},
 	}
 	cmd.Flags().StringVar(&root, "warehouse", "warehouse", "warehouse folder")
@@ -81,4 +91,31 @@ func unknown(p warehouse.PartitionInfo) bool {
 		}
 	}
 	return false
+}
+
+// printLandingPositions lists the landing's per-partition positions and
+// the watermark they give, when there are any.
+func printLandingPositions(w io.Writer, root string) error {
+	pos, err := landing.Positions(root)
+	if err != nil || len(pos) == 0 {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "\nLANDING\tPARTITION\tNEXT OFFSET\tEVENT TIME REACHED\tWRITTEN\t")
+	var wm schemas.Timestamp
+	have := false
+	for _, p := range pos {
+		reached := "-"
+		if p.HasReached {
+			reached = p.Reached.String()
+			if !have || p.Reached < wm {
+				wm, have = p.Reached, true
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t\n", p.Topic, p.Partition, p.Next, reached, p.Written.Format(time.RFC3339))
+	}
+	if have {
+		fmt.Fprintf(tw, "watermark\t\t\t%s\t\t\n", wm)
+	}
+	return tw.Flush()
 }

@@ -156,12 +156,17 @@ func (v *vec) floats(n int) *vec {
 	return &vec{typ: schemas.TypeFloat64, f: out}
 }
 
-func evalArith(b *batch, n *schemas.Node) (*vec, error) {
-	l, err := evalNode(b, n.Args[0])
-	if err != nil {
-		return nil, err
+// evalArgs evaluates both operands of a binary node.
+func evalArgs(b *batch, n *schemas.Node) (l, r *vec, err error) {
+	if l, err = evalNode(b, n.Args[0]); err != nil {
+		return nil, nil, err
 	}
-	r, err := evalNode(b, n.Args[1])
+	r, err = evalNode(b, n.Args[1])
+	return l, r, err
+}
+
+func evalArith(b *batch, n *schemas.Node) (*vec, error) {
+	l, r, err := evalArgs(b, n)
 	if err != nil {
 		return nil, err
 	}
@@ -217,11 +222,7 @@ func arith[T int64 | float64](op schemas.Op, n int, llit, rlit bool, ls, rs []T,
 }
 
 func evalCompare(b *batch, n *schemas.Node) (*vec, error) {
-	l, err := evalNode(b, n.Args[0])
-	if err != nil {
-		return nil, err
-	}
-	r, err := evalNode(b, n.Args[1])
+	l, r, err := evalArgs(b, n)
 	if err != nil {
 		return nil, err
 	}
@@ -408,11 +409,7 @@ func inList[T comparable](n int, lit bool, xs []T, lv T, list []T) *vec {
 }
 
 func evalStringFunc(b *batch, n *schemas.Node) (*vec, error) {
-	l, err := evalNode(b, n.Args[0])
-	if err != nil {
-		return nil, err
-	}
-	r, err := evalNode(b, n.Args[1])
+	l, r, err := evalArgs(b, n)
 	if err != nil {
 		return nil, err
 	}

@@ -83,7 +83,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	cat, profiles := smallProfiles()
 	root := t.TempDir()
 	c := schemas.Timestamp(1709280000000)
-	state := &local.State{Cutoff: c, Tags: local.LifetimeTags(cat), Keys: []any{"alice"}, Partials: [][]local.Partial{{
+	state := &local.State{Cutoff: c, Tags: local.LifetimeTags(cat), Keys: []any{"alice"}, Partials: [][]schemas.Partial{{
 		{N: 2, Float: 120.5},
 		{N: 1, Value: true, Time: 5, Partition: 2, Offset: 9},
 		{N: 3, Values: []any{"a", "b"}, Counts: []int64{1, 2}},

@@ -67,7 +67,7 @@ func valueColumn(v any) int {
 type stateRow struct {
 	key   int // index into State.Keys
 	tag   int // index into State.Tags, -1 for the presence row
-	p     *local.Partial
+	p     *schemas.Partial
 	value int // index into p.Values, -1 for the scalar row
 }
 
@@ -174,7 +174,7 @@ func readState(root string, cat *schemas.Catalog, cutoff schemas.Timestamp) (*lo
 				i = len(s.Keys)
 				pos[k] = i
 				s.Keys = append(s.Keys, k)
-				s.Partials = append(s.Partials, make([]local.Partial, len(life)))
+				s.Partials = append(s.Partials, make([]schemas.Partial, len(life)))
 			}
 			name, _ := row[colTag].(string)
 			if name == "" {

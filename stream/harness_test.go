@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/portrait-dev/portrait/internal/kafkatest"
+	"github.com/portrait-dev/portrait/internal/source"
 	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/schemas/reference"
 	"github.com/portrait-dev/portrait/stream/incremental"
@@ -31,34 +30,12 @@ func loadCatalog(t testing.TB, name string) *schemas.Catalog {
 	return schemas.MustLoad("../schemas/catalogs/" + name + ".yaml")
 }
 
-// taobaoEvents reads a Taobao sample CSV (repo testdata/taobao, else the
-// shared data set).
+// taobaoEvents reads a Taobao sample CSV of the repo's testdata/taobao.
 func taobaoEvents(t testing.TB, c *schemas.Catalog, file string, limit int) []schemas.Event {
 	t.Helper()
-	path := filepath.Join("..", "testdata", "taobao", file)
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("taobao sample: %v", err)
-	}
-	defer f.Close()
-	var out []schemas.Event
-	sc := bufio.NewScanner(f)
-	line := 0
-	for sc.Scan() && (limit <= 0 || len(out) < limit) {
-		line++
-		cols := strings.Split(sc.Text(), ",")
-		require.Len(t, cols, len(c.Fields), "%s:%d", path, line)
-		e := schemas.Event{Values: make([]any, len(c.Fields))}
-		for i := range c.Fields {
-			v, err := schemas.ParseValue(&c.Fields[i], cols[i])
-			require.NoError(t, err, "%s:%d", path, line)
-			e.Values[i] = v
-		}
-		e.Time = e.Values[c.Time].(schemas.Timestamp)
-		out = append(out, e)
-	}
-	require.NoError(t, sc.Err())
-	return out
+	events, err := source.ReadEvents(c, filepath.Join("..", "testdata", "taobao", file), 0, limit)
+	require.NoError(t, err)
+	return events
 }
 
 // placed sets the partition and offset the events landed at.

@@ -25,7 +25,7 @@ type rebaseState struct {
 	// the same cutoff replaces the snapshot, and its new content must
 	// replace the base too.
 	written time.Time
-	base    map[any][]incremental.BasePartial
+	base    map[any][]schemas.Partial
 }
 
 // Rebased is the cutoff of the batch snapshot the lifetime tags rest on
@@ -143,7 +143,7 @@ func (s *Speed) RebaseOn(ctx context.Context, root string, c schemas.Timestamp) 
 }
 
 // readBase reads the lifetime partials of the snapshot of c, by user.
-func (s *Speed) readBase(root string, c schemas.Timestamp) (map[any][]incremental.BasePartial, error) {
+func (s *Speed) readBase(root string, c schemas.Timestamp) (map[any][]schemas.Partial, error) {
 	cat := s.cfg.Catalog
 	info, err := batch.ReadSnapshotInfo(root, c)
 	if err != nil {
@@ -155,7 +155,7 @@ func (s *Speed) readBase(root string, c schemas.Timestamp) (map[any][]incrementa
 	}
 	life := s.x.LifetimeTags()
 	if len(life) == 0 {
-		return map[any][]incremental.BasePartial{}, nil
+		return map[any][]schemas.Partial{}, nil
 	}
 	if !info.State {
 		return nil, fmt.Errorf("rebase on %s: %w: it stores no lifetime state", c, ErrSnapshotUnusable)
@@ -172,15 +172,9 @@ func (s *Speed) readBase(root string, c schemas.Timestamp) (map[any][]incrementa
 			return nil, fmt.Errorf("rebase on %s: %w: state tag %d is #%d, catalog #%d", c, ErrSnapshotUnusable, j, st.Tags[j], life[j])
 		}
 	}
-	out := make(map[any][]incremental.BasePartial, len(st.Keys))
+	out := make(map[any][]schemas.Partial, len(st.Keys))
 	for i, k := range st.Keys {
-		row := make([]incremental.BasePartial, len(life))
-		for j := range row {
-			p := &st.Partials[i][j]
-			row[j] = incremental.BasePartial{N: p.N, Int: p.Int, Float: p.Float, Value: p.Value, Time: p.Time,
-				Partition: p.Partition, Offset: p.Offset, Values: p.Values, Counts: p.Counts}
-		}
-		out[k] = row
+		out[k] = st.Partials[i]
 	}
 	return out, nil
 }

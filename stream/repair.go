@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/portrait-dev/portrait/schemas"
-	"github.com/portrait-dev/portrait/stream/incremental"
 )
 
 // KeepFrom is the start of the oldest bucket kept by any owned partition:
@@ -36,7 +35,7 @@ func (s *Speed) KeepFrom() schemas.Timestamp {
 // are written in one checkpoint before RebuildUsers returns, and their
 // drift marks are forgotten. It returns how many users it rebuilt.
 func (s *Speed) RebuildUsers(ctx context.Context, root string, snapshot schemas.Timestamp, events map[any][]schemas.Event) (int, error) {
-	var base map[any][]incremental.BasePartial
+	var base map[any][]schemas.Partial
 	if r := s.eng.rebase.Load(); r != nil && r.cutoff == snapshot {
 		base = r.base
 	} else {

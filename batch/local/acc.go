@@ -16,8 +16,8 @@ type acc interface {
 	grow(n int)
 	add(b *batch, sel []int32, users []uint32) error
 	value(u uint32, bx *boxer) any
-	partial(u uint32, bx *boxer) Partial
-	merge(u uint32, p Partial) error
+	partial(u uint32, bx *boxer) schemas.Partial
+	merge(u uint32, p schemas.Partial) error
 	filler
 	partialFiller
 }
@@ -94,9 +94,9 @@ func (a *countAcc) add(_ *batch, sel []int32, users []uint32) error {
 	return nil
 }
 
-func (a *countAcc) value(u uint32, bx *boxer) any       { return bx.int64(a.n[u]) }
-func (a *countAcc) partial(u uint32, bx *boxer) Partial { return Partial{N: a.n[u]} }
-func (a *countAcc) merge(u uint32, p Partial) error     { a.n[u] += p.N; return nil }
+func (a *countAcc) value(u uint32, bx *boxer) any               { return bx.int64(a.n[u]) }
+func (a *countAcc) partial(u uint32, bx *boxer) schemas.Partial { return schemas.Partial{N: a.n[u]} }
+func (a *countAcc) merge(u uint32, p schemas.Partial) error     { a.n[u] += p.N; return nil }
 
 // ---- sum and avg
 
@@ -146,8 +146,8 @@ func (a *sumAcc[T]) value(u uint32, bx *boxer) any {
 	return nil
 }
 
-func (a *sumAcc[T]) partial(u uint32, bx *boxer) Partial {
-	p := Partial{N: a.s[u].n}
+func (a *sumAcc[T]) partial(u uint32, bx *boxer) schemas.Partial {
+	p := schemas.Partial{N: a.s[u].n}
 	switch s := any(a.s[u].s).(type) {
 	case int64:
 		p.Int = s
@@ -157,7 +157,7 @@ func (a *sumAcc[T]) partial(u uint32, bx *boxer) Partial {
 	return p
 }
 
-func (a *sumAcc[T]) merge(u uint32, p Partial) error {
+func (a *sumAcc[T]) merge(u uint32, p schemas.Partial) error {
 	var v T
 	switch x := any(&v).(type) {
 	case *int64:
@@ -238,14 +238,14 @@ func (a *minMaxAcc[T]) value(u uint32, bx *boxer) any {
 	return nil
 }
 
-func (a *minMaxAcc[T]) partial(u uint32, bx *boxer) Partial {
+func (a *minMaxAcc[T]) partial(u uint32, bx *boxer) schemas.Partial {
 	if !a.v[u].has {
-		return Partial{}
+		return schemas.Partial{}
 	}
-	return Partial{N: 1, Value: a.value(u, bx)}
+	return schemas.Partial{N: 1, Value: a.value(u, bx)}
 }
 
-func (a *minMaxAcc[T]) merge(u uint32, p Partial) error {
+func (a *minMaxAcc[T]) merge(u uint32, p schemas.Partial) error {
 	if p.N == 0 || p.Value == nil {
 		return nil
 	}
@@ -314,14 +314,14 @@ func (a *minMaxStrAcc) value(u uint32, bx *boxer) any {
 	return bx.stringAt(&a.strs.vals[a.v[u]])
 }
 
-func (a *minMaxStrAcc) partial(u uint32, bx *boxer) Partial {
+func (a *minMaxStrAcc) partial(u uint32, bx *boxer) schemas.Partial {
 	if !a.has[u] {
-		return Partial{}
+		return schemas.Partial{}
 	}
-	return Partial{N: 1, Value: a.value(u, bx)}
+	return schemas.Partial{N: 1, Value: a.value(u, bx)}
 }
 
-func (a *minMaxStrAcc) merge(u uint32, p Partial) error {
+func (a *minMaxStrAcc) merge(u uint32, p schemas.Partial) error {
 	if p.N == 0 || p.Value == nil {
 		return nil
 	}
@@ -425,15 +425,15 @@ func (a *edgeAcc[T]) value(u uint32, bx *boxer) any {
 	}
 }
 
-func (a *edgeAcc[T]) partial(u uint32, bx *boxer) Partial {
+func (a *edgeAcc[T]) partial(u uint32, bx *boxer) schemas.Partial {
 	st := &a.e[u]
 	if !st.has {
-		return Partial{}
+		return schemas.Partial{}
 	}
-	return Partial{N: 1, Value: a.value(u, bx), Time: schemas.Timestamp(st.t), Partition: st.p, Offset: st.o}
+	return schemas.Partial{N: 1, Value: a.value(u, bx), Time: schemas.Timestamp(st.t), Partition: st.p, Offset: st.o}
 }
 
-func (a *edgeAcc[T]) merge(u uint32, p Partial) error {
+func (a *edgeAcc[T]) merge(u uint32, p schemas.Partial) error {
 	if p.N == 0 || p.Value == nil {
 		return nil
 	}
@@ -590,7 +590,7 @@ func (a *distinctAcc) value(u uint32, bx *boxer) any {
 	return bx.int64(int64(a.off[u+1] - a.off[u]))
 }
 
-func (a *distinctAcc) partial(u uint32, bx *boxer) Partial {
+func (a *distinctAcc) partial(u uint32, bx *boxer) schemas.Partial {
 	if a.off == nil {
 		a.finish()
 	}
@@ -600,10 +600,10 @@ func (a *distinctAcc) partial(u uint32, bx *boxer) Partial {
 	for i, x := range xs {
 		vals[i] = a.codec.decode(bx, x)
 	}
-	return Partial{N: int64(len(vals)), Values: vals}
+	return schemas.Partial{N: int64(len(vals)), Values: vals}
 }
 
-func (a *distinctAcc) merge(u uint32, p Partial) error {
+func (a *distinctAcc) merge(u uint32, p schemas.Partial) error {
 	for _, v := range p.Values {
 		x, err := a.codec.encode(v)
 		if err != nil {
@@ -682,7 +682,7 @@ func (a *modeAcc) value(u uint32, bx *boxer) any {
 	return a.codec.decode(bx, a.counts.rx[a.best[u]])
 }
 
-func (a *modeAcc) partial(u uint32, bx *boxer) Partial {
+func (a *modeAcc) partial(u uint32, bx *boxer) schemas.Partial {
 	if a.off == nil {
 		a.finish()
 	}
@@ -699,10 +699,10 @@ func (a *modeAcc) partial(u uint32, bx *boxer) Partial {
 		vals[k], counts[k] = a.codec.decode(bx, rx[i]), rc[i]
 		total += rc[i]
 	}
-	return Partial{N: total, Values: vals, Counts: counts}
+	return schemas.Partial{N: total, Values: vals, Counts: counts}
 }
 
-func (a *modeAcc) merge(u uint32, p Partial) error {
+func (a *modeAcc) merge(u uint32, p schemas.Partial) error {
 	if len(p.Counts) != len(p.Values) {
 		return fmt.Errorf("mode partial has %d values and %d counts", len(p.Values), len(p.Counts))
 	}

@@ -598,10 +598,10 @@ func (e *Engine) Result() *Result {
 		}
 	}
 	life := LifetimeTags(e.cat)
-	var partials []Partial
+	var partials []schemas.Partial
 	if len(life) > 0 {
-		res.State = &State{Cutoff: schemas.Timestamp(e.cutoff), Tags: life, Keys: keys, Partials: make([][]Partial, n)}
-		partials = make([]Partial, n*len(life))
+		res.State = &State{Cutoff: schemas.Timestamp(e.cutoff), Tags: life, Keys: keys, Partials: make([][]schemas.Partial, n)}
+		partials = make([]schemas.Partial, n*len(life))
 	}
 	vals := make([]any, n*nt)
 	// Positions of every shard's users in the result.

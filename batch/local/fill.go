@@ -68,23 +68,23 @@ func (a *modeAcc) fill(users []uint32, pos []int, vals []any, nt, t int, bx *box
 // partialFiller sets parts[pos[k]*nl+j] to the partial of users[k], for
 // every k, writing only the fields the aggregate sets (parts is zeroed).
 type partialFiller interface {
-	fillPartials(users []uint32, pos []int, parts []Partial, nl, j int, bx *boxer)
+	fillPartials(users []uint32, pos []int, parts []schemas.Partial, nl, j int, bx *boxer)
 }
 
-func (a *countAcc) fillPartials(users []uint32, pos []int, parts []Partial, nl, j int, _ *boxer) {
+func (a *countAcc) fillPartials(users []uint32, pos []int, parts []schemas.Partial, nl, j int, _ *boxer) {
 	n := a.n
 	for k, u := range users {
 		parts[pos[k]*nl+j].N = n[u]
 	}
 }
 
-func (a *sumAcc[T]) fillPartials(users []uint32, pos []int, parts []Partial, nl, j int, bx *boxer) {
+func (a *sumAcc[T]) fillPartials(users []uint32, pos []int, parts []schemas.Partial, nl, j int, bx *boxer) {
 	for k, u := range users {
 		parts[pos[k]*nl+j] = a.partial(u, bx)
 	}
 }
 
-func (a *minMaxAcc[T]) fillPartials(users []uint32, pos []int, parts []Partial, nl, j int, bx *boxer) {
+func (a *minMaxAcc[T]) fillPartials(users []uint32, pos []int, parts []schemas.Partial, nl, j int, bx *boxer) {
 	for k, u := range users {
 		if a.v[u].has {
 			p := &parts[pos[k]*nl+j]
@@ -93,7 +93,7 @@ func (a *minMaxAcc[T]) fillPartials(users []uint32, pos []int, parts []Partial, 
 	}
 }
 
-func (a *rangeView[T]) fillPartials(users []uint32, pos []int, parts []Partial, nl, j int, bx *boxer) {
+func (a *rangeView[T]) fillPartials(users []uint32, pos []int, parts []schemas.Partial, nl, j int, bx *boxer) {
 	for k, u := range users {
 		if v := a.value(u, bx); v != nil {
 			p := &parts[pos[k]*nl+j]
@@ -102,7 +102,7 @@ func (a *rangeView[T]) fillPartials(users []uint32, pos []int, parts []Partial, 
 	}
 }
 
-func (a *minMaxStrAcc) fillPartials(users []uint32, pos []int, parts []Partial, nl, j int, bx *boxer) {
+func (a *minMaxStrAcc) fillPartials(users []uint32, pos []int, parts []schemas.Partial, nl, j int, bx *boxer) {
 	for k, u := range users {
 		if a.has[u] {
 			p := &parts[pos[k]*nl+j]
@@ -111,7 +111,7 @@ func (a *minMaxStrAcc) fillPartials(users []uint32, pos []int, parts []Partial, 
 	}
 }
 
-func (a *edgeAcc[T]) fillPartials(users []uint32, pos []int, parts []Partial, nl, j int, bx *boxer) {
+func (a *edgeAcc[T]) fillPartials(users []uint32, pos []int, parts []schemas.Partial, nl, j int, bx *boxer) {
 	for k, u := range users {
 		st := &a.e[u]
 		if !st.has {
@@ -123,13 +123,13 @@ func (a *edgeAcc[T]) fillPartials(users []uint32, pos []int, parts []Partial, nl
 	}
 }
 
-func (a *distinctAcc) fillPartials(users []uint32, pos []int, parts []Partial, nl, j int, bx *boxer) {
+func (a *distinctAcc) fillPartials(users []uint32, pos []int, parts []schemas.Partial, nl, j int, bx *boxer) {
 	for k, u := range users {
 		parts[pos[k]*nl+j] = a.partial(u, bx)
 	}
 }
 
-func (a *modeAcc) fillPartials(users []uint32, pos []int, parts []Partial, nl, j int, bx *boxer) {
+func (a *modeAcc) fillPartials(users []uint32, pos []int, parts []schemas.Partial, nl, j int, bx *boxer) {
 	for k, u := range users {
 		parts[pos[k]*nl+j] = a.partial(u, bx)
 	}

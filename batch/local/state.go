@@ -8,28 +8,6 @@ import (
 	"github.com/portrait-dev/portrait/schemas"
 )
 
-// Partial is the mergeable state of one lifetime tag for one user: what
-// the next recompute needs to go on from a snapshot without reading the
-// events before it. Which fields are set depends on the aggregate:
-//
-//	count           N
-//	sum, avg        N (values summed) and Int (int64 field) or Float (float64 field)
-//	min, max        N (1 when set) and Value
-//	first, last     N (1 when set), Value and its Time, Partition, Offset
-//	count_distinct  Values: the distinct values, ascending; N = len(Values)
-//	mode            Values ascending with their Counts; N = sum of Counts
-type Partial struct {
-	N         int64
-	Int       int64
-	Float     float64
-	Value     any
-	Time      schemas.Timestamp
-	Partition int32
-	Offset    int64
-	Values    []any
-	Counts    []int64
-}
-
 // State is the partial state of every lifetime tag as of Cutoff, for the
 // users of a snapshot.
 type State struct {
@@ -38,7 +16,7 @@ type State struct {
 	// catalog order; Partials[i][j] is user Keys[i]'s partial of Tags[j].
 	Tags     []int
 	Keys     []any
-	Partials [][]Partial
+	Partials [][]schemas.Partial
 }
 
 // LifetimeTags lists the indexes of a catalog's lifetime tags.

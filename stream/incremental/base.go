@@ -6,28 +6,6 @@ import (
 	"github.com/portrait-dev/portrait/schemas"
 )
 
-// BasePartial is one lifetime tag's partial aggregate over the events
-// before a batch snapshot's cutoff, as the snapshot's state stores it
-// (batch/local.Partial):
-//
-//	count           N
-//	sum, avg        N, Int (int64 field) or Float (float64 field)
-//	min, max        N (1 when set) and Value
-//	first, last     N (1 when set), Value and its Time, Partition, Offset
-//	count_distinct  Values (N = len(Values))
-//	mode            Values with their Counts
-type BasePartial struct {
-	N         int64
-	Int       int64
-	Float     float64
-	Value     any
-	Time      schemas.Timestamp
-	Partition int32
-	Offset    int64
-	Values    []any
-	Counts    []int64
-}
-
 // LifetimeTags lists the catalog indexes of the lifetime aggregate tags,
 // the order Rebase takes their partials in.
 func (x *Executor) LifetimeTags() []int {
@@ -44,7 +22,7 @@ func (x *Executor) LifetimeTags() []int {
 // buckets from `from` on only, and eviction no longer folds the buckets
 // before it. The buckets before from must be kept still (from ≥ the
 // KeepFrom they were evicted at), or their events are lost.
-func (x *Executor) Rebase(u *User, from schemas.Timestamp, base []BasePartial) {
+func (x *Executor) Rebase(u *User, from schemas.Timestamp, base []schemas.Partial) {
 	u.baseFrom = from
 	u.rebased, u.baseDirty = true, true
 	if len(x.life) == 0 || base == nil {

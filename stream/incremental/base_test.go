@@ -13,16 +13,16 @@ import (
 
 // basePartials turns an evicted user's base into the form a snapshot
 // state stores.
-func basePartials(x *Executor, u *User) []BasePartial {
+func basePartials(x *Executor, u *User) []schemas.Partial {
 	if u.base == nil {
 		return nil
 	}
-	out := make([]BasePartial, len(x.life))
+	out := make([]schemas.Partial, len(x.life))
 	for j, s := range x.life {
 		p := &u.base[s]
-		b := BasePartial{N: p.n, Int: p.i, Float: p.f, Value: p.v, Time: schemas.Timestamp(p.t), Partition: p.p, Offset: p.o}
+		b := schemas.Partial{N: p.n, Int: p.i, Float: p.f, Value: p.v, Time: schemas.Timestamp(p.t), Partition: p.p, Offset: p.o}
 		if agg := x.slots[s].agg; agg == schemas.AggCountDistinct || agg == schemas.AggMode {
-			b = BasePartial{}
+			b = schemas.Partial{}
 			p.counts(func(v any, n int64) { b.Values, b.Counts = append(b.Values, v), append(b.Counts, n) })
 		}
 		out[j] = b

@@ -1,7 +1,6 @@
 package serving
 
 import (
-	"bufio"
 	"context"
 	"log/slog"
 	"os"
@@ -20,6 +19,7 @@ import (
 	"github.com/portrait-dev/portrait/batch"
 	"github.com/portrait-dev/portrait/internal/gen"
 	"github.com/portrait-dev/portrait/internal/kafkatest"
+	"github.com/portrait-dev/portrait/internal/source"
 	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/schemas/reference"
 	"github.com/portrait-dev/portrait/stream"
@@ -115,25 +115,8 @@ func (r *speedRig) reconcile(cutoff schemas.Timestamp, repair bool) (*Report, er
 // event time (the order a live stream would bring them in).
 func taobaoHistory(t *testing.T, cat *schemas.Catalog) []schemas.Event {
 	t.Helper()
-	path := filepath.Join("..", "testdata", "taobao", "userbehavior-users-114.csv")
-	f, err := os.Open(path)
+	out, err := source.ReadEvents(cat, filepath.Join("..", "testdata", "taobao", "userbehavior-users-114.csv"), 0, 0)
 	require.NoError(t, err)
-	defer f.Close()
-	var out []schemas.Event
-	sc := bufio.NewScanner(f)
-	for line := 1; sc.Scan(); line++ {
-		cols := strings.Split(sc.Text(), ",")
-		require.Len(t, cols, len(cat.Fields), "%s:%d", path, line)
-		e := schemas.Event{Values: make([]any, len(cat.Fields))}
-		for i := range cat.Fields {
-			v, err := schemas.ParseValue(&cat.Fields[i], cols[i])
-			require.NoError(t, err, "%s:%d", path, line)
-			e.Values[i] = v
-		}
-		e.Time = e.Values[cat.Time].(schemas.Timestamp)
-		out = append(out, e)
-	}
-	require.NoError(t, sc.Err())
 	slices.SortStableFunc(out, func(a, b schemas.Event) int { return int(a.Time - b.Time) })
 	return out
 }

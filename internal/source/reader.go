@@ -283,3 +283,29 @@ func (r *Reader) readLine() (line []byte, terminated, long bool, err error) {
 		return bytes.TrimSuffix(chunk, []byte{'\r'}), terminated, n > maxLine, nil
 	}
 }
+
+// ReadEvents reads every row of a file as events (partition ordinal,
+// offset the line number), at most limit of them when limit > 0. A row
+// that does not parse or validate is an error naming its file and line.
+func ReadEvents(c *schemas.Catalog, path string, ordinal int32, limit int) ([]schemas.Event, error) {
+	r, err := Open(c, path, "")
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []schemas.Event
+	for limit <= 0 || len(out) < limit {
+		row, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if row.Err != nil {
+			return nil, row.Err
+		}
+		out = append(out, row.Event(c, ordinal))
+	}
+	return out, nil
+}

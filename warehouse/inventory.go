@@ -2,6 +2,7 @@ package warehouse
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,28 +32,17 @@ type PartitionInfo struct {
 // come from the markers; no data file is opened.
 func Inventory(root string) ([]PartitionInfo, error) {
 	var out []PartitionInfo
-	days, err := readDirNames(filepath.Join(root, EventsTable))
+	hours, err := ListHours(root, math.MinInt64, math.MaxInt64)
 	if err != nil {
 		return nil, err
 	}
-	for _, day := range days {
-		if !strings.HasPrefix(day, "dt=") {
-			continue
-		}
-		hours, err := readDirNames(filepath.Join(root, EventsTable, day))
+	for _, h := range hours {
+		name := filepath.Base(filepath.Dir(h.Dir)) + "/" + filepath.Base(h.Dir)
+		p, err := partitionInfo(EventsTable, name, h.Dir)
 		if err != nil {
 			return nil, err
 		}
-		for _, h := range hours {
-			if !strings.HasPrefix(h, "hour=") {
-				continue
-			}
-			p, err := partitionInfo(EventsTable, day+"/"+h, filepath.Join(root, EventsTable, day, h))
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, p)
-		}
+		out = append(out, p)
 	}
 	snaps, err := readDirNames(filepath.Join(root, ProfilesTable))
 	if err != nil {

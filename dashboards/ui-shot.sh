@@ -19,6 +19,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="/usr/local/go/bin:$PATH"
+# The run below has no ClickHouse; a PORTRAIT_CLICKHOUSE in the caller's
+# environment would override the config and make it connect to one.
+unset PORTRAIT_CLICKHOUSE
 # shellcheck source=../deploy/local/run-bg.sh
 . deploy/local/run-bg.sh
 

@@ -1,7 +1,7 @@
 // Package chtest gives tests a real ClickHouse server: each test gets a fresh,
 // uniquely named database that is dropped when the test ends.
 //
-// The server is the one named by PORTRAIT_CLICKHOUSE (a DSN accepted by
+// The server is the one named by PORTRAIT_TEST_CLICKHOUSE (a DSN accepted by
 // clickhouse.ParseDSN), by default the local one that
 // deploy/local/clickhouse.sh start runs on 127.0.0.1:19000. When no server
 // answers, a test is skipped, or fails when CI=true so that CI never passes by
@@ -23,7 +23,7 @@ import (
 )
 
 // EnvDSN names the environment variable holding the test server's DSN.
-const EnvDSN = "PORTRAIT_CLICKHOUSE"
+const EnvDSN = "PORTRAIT_TEST_CLICKHOUSE"
 
 // DefaultDSN is the local server of deploy/local/clickhouse.sh.
 const DefaultDSN = "127.0.0.1:19000"

@@ -8,6 +8,7 @@ import (
 
 	"github.com/portrait-dev/portrait/internal/gen"
 	"github.com/portrait-dev/portrait/internal/kafkatest"
+	"github.com/portrait-dev/portrait/schemas"
 )
 
 // TestLookupsDuringIngest reads profiles from several goroutines while
@@ -54,4 +55,26 @@ func TestLookupsDuringIngest(t *testing.T) {
 	require.Zero(t, lag)
 	want, _ := notLate(t, c, in.s.cfg.Grace, events)
 	compareWithReference(t, in.s, want)
+}
+
+// TestDriftFlushPerPartition: a checkpoint takes each partition's drift
+// marks with that partition's state, so flush hands out only the marks of
+// the partition asked for and keeps the others for their turn.
+func TestDriftFlushPerPartition(t *testing.T) {
+	d := newDriftLog()
+	d.add(causeLate, int64(1), 10, 0)
+	d.add(causeDuplicate, int64(2), 20, 1)
+	d.add(causeLate, int64(3), 30, 1)
+	d.add(causeDLQ, int64(4), unknownTime, 1) // never stored
+	for _, c := range []struct {
+		part int32
+		want int
+	}{{1, 2}, {1, 0}, {2, 0}, {0, 1}, {0, 0}} {
+		recs, err := d.flush(schemas.TypeInt64, c.part)
+		require.NoError(t, err)
+		require.Len(t, recs, c.want, "partition %d", c.part)
+		for _, r := range recs {
+			require.Equal(t, c.part, r.Partition)
+		}
+	}
 }

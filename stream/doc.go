@@ -31,15 +31,17 @@
 // from any goroutine at any time. Events are applied in chunks, each
 // event under its own user's lock, and a checkpoint encodes user by user,
 // so a lookup waits at most for one user's update, never for a batch or
-// a checkpoint. Positions, Applied and Lag tell how far consumption got
+// a checkpoint. Partitions are independent: each has its own writer lock,
+// so the partitions' events are applied in parallel, and a checkpoint
+// takes one partition at a time apart while the others keep applying. Positions, Applied and Lag tell how far consumption got
 // (a harness over a pre-filled topic waits for Applied to reach the
 // record count, or for Ready with Lag 0).
 //
-// Decoding: a record that json.Valid accepts and that is an object is
+// Decoding (internal/eventjson): a flat JSON object without escapes is
 // scanned once, straight into the catalog's field slots (unknown fields
 // skipped, values converted with schemas.ConvertJSON's semantics);
-// anything else, and any record with a missing or bad field, goes through
-// encoding/json, which produces the rejection reason.
+// anything else goes through encoding/json, which produces the rejection
+// reason.
 //
 // Records go to the dead-letter topic (internal/dlq) when they are larger
 // than MaxRecordBytes, are not JSON objects, miss a field or break its

@@ -97,17 +97,22 @@ func (d *driftLog) forget(keys []any) {
 // Stored cause bytes (state.DriftRecord.Cause).
 var causeBytes = map[string]byte{causeLate: 'l', causeDuplicate: 'u'}
 
-// flush returns the changed late and duplicate marks as store records and
-// clears the change marks; the caller holds the engine's gate, so they
-// match the offsets of the same checkpoint.
-func (d *driftLog) flush(keyType schemas.Type) ([]state.DriftRecord, error) {
+// flush returns the changed late and duplicate marks of partition part
+// as store records and clears their change marks; the caller holds the
+// partition's writer lock, so they match the partition's offset in the
+// same checkpoint.
+func (d *driftLog) flush(keyType schemas.Type, part int32) ([]state.DriftRecord, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if len(d.dirty) == 0 {
 		return nil, nil
 	}
-	out := make([]state.DriftRecord, 0, len(d.dirty))
+	var out []state.DriftRecord
 	for k, p := range d.dirty {
+		if p != part {
+			continue
+		}
+		delete(d.dirty, k)
 		key, err := state.EncodeKey(nil, keyType, k.key)
 		if err != nil {
 			return nil, fmt.Errorf("encoding drift mark: %w", err)
@@ -119,7 +124,6 @@ func (d *driftLog) flush(keyType schemas.Type) ([]state.DriftRecord, error) {
 		}
 		out = append(out, r)
 	}
-	clear(d.dirty)
 	return out, nil
 }
 

@@ -22,17 +22,23 @@ var ErrNotCovered = errors.New("as-of time not covered by the kept buckets")
 // engine holds the in-memory state of the partitions this instance owns
 // and writes it to the store at checkpoints.
 //
-// Locking, so that lookups never wait for more than one user's update:
-//   - gate serializes the writers: apply (per chunk of events), load,
-//     release, and a checkpoint while it takes the state apart. Holding
-//     gate, a writer may read partition.users and entry.dirty and change
-//     partition.dirty without other locks.
+// Locking, so that lookups never wait for more than one user's update,
+// and the partitions are applied and checkpointed independently:
+//   - gate is the structural lock: load, release, rebase and repair take
+//     it exclusively (no other writer runs); apply and checkpoint share it.
+//   - partition.wmu serializes the writers of one partition: apply (per
+//     chunk of events) and the checkpoint's turn at that partition.
+//     Holding it (and gate shared), a writer may read partition.users and
+//     entry.dirty and change partition.dirty without other locks; with
+//     gate held exclusively, so may load, release, rebase and repair.
 //   - mu guards parts, watermark, dirty, active and the partition
 //     positions (next, hwm, wm, posDirty, caughtUp); it is held briefly.
 //   - partition.mu guards the users map: writers change it under the
 //     write lock, lookups read it under the read lock.
 //   - entry.mu guards one user's state: apply, eviction and encoding
 //     hold it for that one user, lookups while they compute the values.
+//
+// Lock order: gate, partition.wmu, then mu, partition.mu or entry.mu.
 type engine struct {
 	x       *incremental.Executor
 	cat     *schemas.Catalog
@@ -41,10 +47,8 @@ type engine struct {
 	m       *metrics
 
 	ckMu sync.Mutex // serializes checkpoints
-	// gate is held by apply, load and release around their changes and
-	// by a checkpoint while it takes the state apart and encodes it;
-	// lookups never take it.
-	gate sync.Mutex
+	// gate: see Locking above; lookups never take it.
+	gate sync.RWMutex
 	// ckArena and ckUsers are a checkpoint's buffers, reused by the next
 	// (under ckMu).
 	ckArena []byte
@@ -72,9 +76,11 @@ type partition struct {
 	posDirty bool
 	caughtUp bool
 
+	// wmu serializes the partition's writers (apply, checkpoint).
+	wmu   sync.Mutex
 	mu    sync.RWMutex // guards users
 	users map[any]*entry
-	dirty []*entry // under gate
+	dirty []*entry // under wmu
 }
 
 type entry struct {
@@ -200,22 +206,23 @@ func (g *engine) dirtyCount() int {
 	return g.dirty
 }
 
-// applyLocked applies events under gate, each under its user's lock,
-// then publishes the partition's offset (next) and watermark; -1 when
-// the partition is not owned.
+// applyLocked applies events under the partition's writer lock, each
+// under its user's lock, then publishes the partition's offset (next)
+// and watermark; -1 when the partition is not owned.
 func (g *engine) applyLocked(p int32, events []schemas.Event, next int64, skewCap schemas.Timestamp) int {
-	g.gate.Lock()
-	defer g.gate.Unlock()
+	g.gate.RLock()
+	defer g.gate.RUnlock()
 	g.mu.RLock()
 	part := g.parts[p]
-	var wm schemas.Timestamp
-	if part != nil {
-		wm = part.wm
-	}
 	g.mu.RUnlock()
 	if part == nil {
 		return -1 // revoked meanwhile: the records will be consumed again
 	}
+	part.wmu.Lock()
+	defer part.wmu.Unlock()
+	g.mu.RLock()
+	wm := part.wm // only this partition's writers change it
+	g.mu.RUnlock()
 	var applied, late, dup float64
 	newDirty := 0
 	for i := range events {
@@ -224,7 +231,7 @@ func (g *engine) applyLocked(p int32, events []schemas.Event, next int64, skewCa
 			wm = t
 		}
 		key := e.Values[g.cat.Key]
-		en := part.users[key] // gate: no other writer
+		en := part.users[key] // wmu: no other writer
 		isNew := en == nil
 		if isNew {
 			en = &entry{u: g.newUser(key)}
@@ -312,120 +319,28 @@ func (g *engine) positions() map[int32]int64 {
 	return out
 }
 
-// ckPart is one partition's share of a checkpoint.
-type ckPart struct {
-	part     *partition
-	keepFrom schemas.Timestamp
-	users    []*entry
-	pos      *state.Partition
-}
-
 // checkpoint writes every dirty user (after evicting its old buckets) and
 // every partition position in one synced batch. With sweep, every user is
 // evicted and written when that changed it, so quiet users shrink too.
 //
-// It holds gate while it takes the state apart, so no event is applied
-// and the encoded users match the offsets; a lookup only waits while the
-// one user it wants is evicted or encoded.
+// It takes the partitions one at a time: holding a partition's writer
+// lock, it takes the partition's dirty users, position and drift marks
+// apart and encodes them, so that they match each other while the other
+// partitions keep applying. A lookup only waits while the one user it
+// wants is evicted or encoded.
 func (g *engine) checkpoint(sweep bool) (map[int32]int64, error) {
 	g.ckMu.Lock()
 	defer g.ckMu.Unlock()
 	start := time.Now()
-	g.gate.Lock()
-	gated := true
-	defer func() {
-		if gated {
-			g.gate.Unlock()
-		}
-	}()
-
-	// Take the dirty lists and positions.
-	written := map[int32]int64{}
-	var parts []ckPart
-	g.mu.Lock()
-	for p, part := range g.parts {
-		c := ckPart{part: part, keepFrom: g.x.KeepFrom(part.wm)}
-		if sweep {
-			c.users = make([]*entry, 0, len(part.users))
-			for _, en := range part.users {
-				c.users = append(c.users, en)
-			}
-			part.dirty = nil // every user is looked at
-		} else {
-			c.users = part.dirty
-			part.dirty = nil
-		}
-		if part.next >= 0 && (part.posDirty || sweep) {
-			c.pos = &state.Partition{Next: part.next, Watermark: part.wm}
-			part.posDirty = false
-		}
-		written[p] = part.next
-		parts = append(parts, c)
-	}
-	g.dirty = 0
-	g.mu.Unlock()
-
-	// Evict; drop the users left empty.
-	for i := range parts {
-		c := &parts[i]
-		keep := c.users[:0]
-		for _, en := range c.users {
-			en.mu.Lock()
-			changed := g.x.Evict(en.u, c.keepFrom)
-			empty := en.u.Empty()
-			en.mu.Unlock()
-			if changed || en.dirty {
-				keep = append(keep, en)
-			}
-			en.dirty = false
-			if empty {
-				c.part.mu.Lock()
-				delete(c.part.users, en.u.Key)
-				c.part.mu.Unlock()
-			}
-		}
-		c.users = keep
-	}
-
-	// Encode without the lock.
 	cp := &state.Checkpoint{Partitions: map[int32]state.Partition{}, Users: g.ckUsers[:0]}
-	arena := g.ckArena[:0]
 	defer func() {
 		clear(cp.Users) // keep the buffers, not what they point to
-		g.ckUsers, g.ckArena = cp.Users[:0], arena[:0]
+		g.ckUsers, g.ckArena = cp.Users[:0], g.ckArena[:0]
 	}()
-	users := 0
-	for _, c := range parts {
-		p := c.part.id
-		for _, en := range c.users {
-			start := len(arena)
-			var err error
-			arena, err = state.EncodeKey(arena, g.keyType, en.u.Key)
-			if err != nil {
-				return nil, fmt.Errorf("encoding checkpoint: %w", err)
-			}
-			k := arena[start:len(arena):len(arena)]
-			users++
-			en.mu.Lock()
-			g.x.Flush(en.u, &arena, func(name, value []byte) {
-				cp.Users = append(cp.Users, state.UserRecord{Partition: p, Key: k, Part: name, Value: value})
-			})
-			en.mu.Unlock()
-		}
-		if c.pos != nil {
-			cp.Partitions[p] = *c.pos
-		}
-	}
-	drift, err := g.drift.flush(g.keyType)
+	written, users, err := g.takeApart(cp, sweep)
 	if err != nil {
 		return nil, err
 	}
-	cp.Drift = drift
-	g.mu.Lock()
-	g.updateGauges()
-	g.mu.Unlock()
-	gated = false
-	g.gate.Unlock()
 	if len(cp.Users) == 0 && len(cp.Partitions) == 0 && len(cp.Drift) == 0 {
 		return written, nil
 	}
@@ -440,11 +355,103 @@ func (g *engine) checkpoint(sweep bool) (map[int32]int64, error) {
 	return written, nil
 }
 
+// takeApart fills cp with every owned partition's share, one partition
+// at a time, and returns the partitions' next offsets and the number of
+// users encoded.
+func (g *engine) takeApart(cp *state.Checkpoint, sweep bool) (map[int32]int64, int, error) {
+	g.gate.RLock()
+	defer g.gate.RUnlock()
+	g.mu.RLock()
+	parts := make([]*partition, 0, len(g.parts))
+	for _, part := range g.parts {
+		parts = append(parts, part)
+	}
+	g.mu.RUnlock()
+	written := make(map[int32]int64, len(parts))
+	users := 0
+	for _, part := range parts {
+		n, err := g.takePartition(cp, part, sweep, written)
+		if err != nil {
+			return nil, 0, err
+		}
+		users += n
+	}
+	g.mu.Lock()
+	g.updateGauges()
+	g.mu.Unlock()
+	return written, users, nil
+}
+
+// takePartition adds one partition's dirty users (all with sweep, after
+// eviction; the users left empty are dropped), position and drift marks
+// to cp, under the partition's writer lock. It returns the users encoded.
+func (g *engine) takePartition(cp *state.Checkpoint, part *partition, sweep bool, written map[int32]int64) (int, error) {
+	part.wmu.Lock()
+	defer part.wmu.Unlock()
+	p := part.id
+	g.mu.Lock()
+	keepFrom := g.x.KeepFrom(part.wm)
+	g.dirty -= len(part.dirty)
+	if part.next >= 0 && (part.posDirty || sweep) {
+		cp.Partitions[p] = state.Partition{Next: part.next, Watermark: part.wm}
+		part.posDirty = false
+	}
+	written[p] = part.next
+	g.mu.Unlock()
+	users := part.dirty
+	if sweep {
+		users = make([]*entry, 0, len(part.users))
+		for _, en := range part.users {
+			users = append(users, en)
+		}
+	}
+	part.dirty = nil
+
+	arena := g.ckArena
+	encoded := 0
+	for _, en := range users {
+		en.mu.Lock()
+		changed := g.x.Evict(en.u, keepFrom)
+		empty := en.u.Empty()
+		if changed || en.dirty {
+			start := len(arena)
+			var err error
+			arena, err = state.EncodeKey(arena, g.keyType, en.u.Key)
+			if err != nil {
+				en.mu.Unlock()
+				g.ckArena = arena
+				return 0, fmt.Errorf("encoding checkpoint: %w", err)
+			}
+			k := arena[start:len(arena):len(arena)]
+			g.x.Flush(en.u, &arena, func(name, value []byte) {
+				cp.Users = append(cp.Users, state.UserRecord{Partition: p, Key: k, Part: name, Value: value})
+			})
+			encoded++
+		}
+		en.mu.Unlock()
+		en.dirty = false
+		if empty {
+			part.mu.Lock()
+			delete(part.users, en.u.Key)
+			part.mu.Unlock()
+		}
+	}
+	g.ckArena = arena
+	drift, err := g.drift.flush(g.keyType, p)
+	if err != nil {
+		return 0, err
+	}
+	cp.Drift = append(cp.Drift, drift...)
+	return encoded, nil
+}
+
 // updateGauges refreshes the state gauges; the caller holds mu.
 func (g *engine) updateGauges() {
 	n := 0
 	for _, part := range g.parts {
+		part.mu.RLock()
 		n += len(part.users)
+		part.mu.RUnlock()
 	}
 	g.m.users.Set(float64(n))
 	g.m.watermark.Set(float64(g.watermark) / 1000)

@@ -40,10 +40,13 @@ func (x *Executor) Rebase(u *User, from schemas.Timestamp, base []schemas.Partia
 				if agg == schemas.AggMode && k < len(b.Counts) {
 					n = b.Counts[k]
 				}
-				p.addCount(agg, v, n)
+				p.addCount(agg, x.slots[s].typ, v, n)
 			}
 		default:
-			p.n, p.i, p.f, p.v = b.N, b.Int, b.Float, b.Value
+			p.n, p.i, p.f = b.N, b.Int, b.Float
+			if b.N > 0 && b.Value != nil {
+				p.set(x.slots[s].typ, b.Value)
+			}
 			p.t, p.p, p.o = int64(b.Time), b.Partition, b.Offset
 		}
 	}

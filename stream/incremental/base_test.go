@@ -20,10 +20,17 @@ func basePartials(x *Executor, u *User) []schemas.Partial {
 	out := make([]schemas.Partial, len(x.life))
 	for j, s := range x.life {
 		p := &u.base[s]
-		b := schemas.Partial{N: p.n, Int: p.i, Float: p.f, Value: p.v, Time: schemas.Timestamp(p.t), Partition: p.p, Offset: p.o}
-		if agg := x.slots[s].agg; agg == schemas.AggCountDistinct || agg == schemas.AggMode {
+		typ := x.slots[s].typ
+		b := schemas.Partial{N: p.n, Int: p.i, Float: p.f, Time: schemas.Timestamp(p.t), Partition: p.p, Offset: p.o}
+		switch agg := x.slots[s].agg; agg {
+		case schemas.AggMin, schemas.AggMax, schemas.AggFirst, schemas.AggLast:
+			b.Int = 0
+			if p.n > 0 {
+				b.Value = p.value(typ)
+			}
+		case schemas.AggCountDistinct, schemas.AggMode:
 			b = schemas.Partial{}
-			p.counts(func(v any, n int64) { b.Values, b.Counts = append(b.Values, v), append(b.Counts, n) })
+			p.counts(typ, func(v any, n int64) { b.Values, b.Counts = append(b.Values, v), append(b.Counts, n) })
 		}
 		out[j] = b
 	}

@@ -97,15 +97,8 @@ func (x *Executor) appendBucket(dst []byte, u *User, b *bucket) []byte {
 	return dst
 }
 
-func (x *Executor) fieldType(s int) schemas.Type {
-	if x.slots[s].of < 0 {
-		return schemas.TypeInvalid
-	}
-	return x.cat.Fields[x.slots[s].of].Type
-}
-
 func (x *Executor) appendPartial(dst []byte, s int, p *partial) []byte {
-	typ := x.fieldType(s)
+	typ := x.slots[s].typ
 	switch x.slots[s].agg {
 	case schemas.AggCount:
 		dst = binary.AppendUvarint(dst, uint64(p.n))
@@ -119,34 +112,25 @@ func (x *Executor) appendPartial(dst []byte, s int, p *partial) []byte {
 	case schemas.AggMin, schemas.AggMax:
 		dst = binary.AppendUvarint(dst, uint64(p.n))
 		if p.n > 0 {
-			dst = appendValue(dst, typ, p.v)
+			dst = appendValue(dst, typ, p.value(typ))
 		}
 	case schemas.AggFirst, schemas.AggLast:
 		dst = binary.AppendUvarint(dst, uint64(p.n))
 		if p.n > 0 {
-			dst = appendValue(dst, typ, p.v)
+			dst = appendValue(dst, typ, p.value(typ))
 			dst = binary.AppendVarint(dst, p.t)
 			dst = binary.AppendVarint(dst, int64(p.p))
 			dst = binary.AppendVarint(dst, p.o)
 		}
 	case schemas.AggCountDistinct:
 		dst = binary.AppendUvarint(dst, uint64(p.distinct()))
-		if p.m == nil && p.n > 0 {
-			dst = appendValue(dst, typ, p.v)
-		}
-		for v := range p.m {
-			dst = appendValue(dst, typ, v)
-		}
+		p.counts(typ, func(v any, _ int64) { dst = appendValue(dst, typ, v) })
 	case schemas.AggMode:
 		dst = binary.AppendUvarint(dst, uint64(p.distinct()))
-		if p.m == nil && p.n > 0 {
-			dst = appendValue(dst, typ, p.v)
-			dst = binary.AppendUvarint(dst, uint64(p.n))
-		}
-		for v, n := range p.m {
+		p.counts(typ, func(v any, n int64) {
 			dst = appendValue(dst, typ, v)
 			dst = binary.AppendUvarint(dst, uint64(n))
-		}
+		})
 	}
 	return dst
 }
@@ -326,7 +310,7 @@ func (r *reader) end() error {
 }
 
 func (x *Executor) readPartial(r *reader, s int, p *partial) {
-	typ := x.fieldType(s)
+	typ := x.slots[s].typ
 	switch x.slots[s].agg {
 	case schemas.AggCount:
 		p.n = int64(r.uvarint("count"))
@@ -340,12 +324,12 @@ func (x *Executor) readPartial(r *reader, s int, p *partial) {
 	case schemas.AggMin, schemas.AggMax:
 		p.n = int64(r.uvarint("min/max n"))
 		if p.n > 0 {
-			p.v = r.value(typ)
+			p.set(typ, r.value(typ))
 		}
 	case schemas.AggFirst, schemas.AggLast:
 		p.n = int64(r.uvarint("first/last n"))
 		if p.n > 0 {
-			p.v = r.value(typ)
+			p.set(typ, r.value(typ))
 			p.t = r.varint("order time")
 			p.p = int32(r.varint("order partition"))
 			p.o = r.varint("order offset")
@@ -369,7 +353,7 @@ func (x *Executor) readPartial(r *reader, s int, p *partial) {
 				r.fail("mode count")
 				return
 			}
-			p.addCount(agg, v, c)
+			p.addCount(agg, typ, v, c)
 		}
 	}
 }

@@ -69,9 +69,11 @@ type Executor struct {
 }
 
 type slot struct {
-	tag   *schemas.Tag
-	agg   schemas.Agg
-	of    int
+	tag *schemas.Tag
+	agg schemas.Agg
+	of  int
+	// typ is the type of the field aggregated (TypeInvalid without one).
+	typ   schemas.Type
 	where *schemas.Expr
 	// window in ms, 0 for lifetime.
 	window int64
@@ -96,6 +98,9 @@ func New(c *schemas.Catalog, grace time.Duration) (*Executor, error) {
 			continue
 		}
 		s := slot{tag: t, agg: t.Agg, of: t.Of, where: t.Where, window: t.Window, whereSlot: -1}
+		if t.Of >= 0 {
+			s.typ = c.Fields[t.Of].Type
+		}
 		if t.Where != nil {
 			if j, ok := firstWhere[t.Where.Source]; ok {
 				s.whereSlot = j
@@ -223,7 +228,7 @@ func (x *Executor) Apply(u *User, e *schemas.Event, keepFrom schemas.Timestamp) 
 		if s.of >= 0 {
 			v = e.Values[s.of]
 		}
-		b.parts[i].add(s.agg, v, e)
+		b.parts[i].add(s.agg, s.typ, v, e)
 	}
 	return Applied
 }
@@ -257,7 +262,7 @@ func (x *Executor) Evict(u *User, keepFrom schemas.Timestamp) bool {
 				u.base = make([]partial, len(x.slots))
 			}
 			for _, s := range x.life {
-				u.base[s].merge(x.slots[s].agg, &b.parts[s])
+				u.base[s].merge(x.slots[s].agg, x.slots[s].typ, &b.parts[s])
 			}
 			u.baseDirty = true
 		}
@@ -311,7 +316,7 @@ func (x *Executor) Values(dst []any, u *User, asOf schemas.Timestamp) []any {
 			from = asOf - schemas.Timestamp(s.window)
 		} else {
 			if u.base != nil {
-				acc.merge(s.agg, &u.base[i])
+				acc.merge(s.agg, s.typ, &u.base[i])
 			}
 			from = max(from, u.baseFrom) // the base covers what is before
 		}
@@ -323,9 +328,9 @@ func (x *Executor) Values(dst []any, u *User, asOf schemas.Timestamp) []any {
 			if b.start >= asOf {
 				break
 			}
-			acc.merge(s.agg, &b.parts[i])
+			acc.merge(s.agg, s.typ, &b.parts[i])
 		}
-		dst[s.tag.Index] = acc.value(s.tag)
+		dst[s.tag.Index] = acc.result(s.tag, s.typ)
 	}
 	for _, i := range x.cat.RuleOrder {
 		dst[i] = x.cat.Tags[i].Rule.Eval(dst)

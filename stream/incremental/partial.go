@@ -1,6 +1,8 @@
 package incremental
 
 import (
+	"math"
+
 	"github.com/portrait-dev/portrait/schemas"
 )
 
@@ -10,16 +12,23 @@ import (
 //
 //	count           n
 //	sum, avg        n, i (int64 fields, exact) or f (float64 fields)
-//	min, max        n, v
-//	first, last     n, v and its order key (t, p, o)
+//	min, max        n, the value
+//	first, last     n, the value and its order key (t, p, o)
 //	count_distinct  m (value → 1)
 //	mode            m (value → count)
 //
+// The value is kept without a heap pointer for every type but string:
+// int64, timestamp, float64 and bool values live as bits in i (unused by
+// those aggregates otherwise), strings in v. At a million users most
+// partials hold a value, and boxed values would be millions of small
+// heap objects for the garbage collector to mark.
+//
 // count_distinct and mode keep a single value inline, without a map: m
-// nil and n > 0 means one value v, seen n times (n is 1 for
+// nil and n > 0 means one value, seen n times (n is 1 for
 // count_distinct). The map is made when a second value arrives, and then
-// holds every value (n and v unused). Most buckets of most users see one
-// value, so this saves two allocations per new bucket.
+// holds every value, boxed (n and the inline value unused). Most buckets
+// of most users see one value, so this saves two allocations per new
+// bucket.
 type partial struct {
 	n int64
 	i int64
@@ -29,6 +38,109 @@ type partial struct {
 	o int64
 	p int32
 	m map[any]int64
+}
+
+// inBits reports whether values of type t are kept as bits in i.
+func inBits(t schemas.Type) bool { return t != schemas.TypeString }
+
+// bitsOf is the bits of a value of a type inBits accepts.
+func bitsOf(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case schemas.Timestamp:
+		return int64(x)
+	case float64:
+		return int64(math.Float64bits(x))
+	case bool:
+		if x {
+			return 1
+		}
+		return 0
+	}
+	panic("incremental: value of a string or unknown type kept as bits")
+}
+
+// fromBits is the value of type t whose bits are b.
+func fromBits(t schemas.Type, b int64) any {
+	switch t {
+	case schemas.TypeInt64:
+		return b
+	case schemas.TypeTimestamp:
+		return schemas.Timestamp(b)
+	case schemas.TypeFloat64:
+		return math.Float64frombits(uint64(b))
+	case schemas.TypeBool:
+		return b != 0
+	}
+	panic("incremental: bits of type " + t.String())
+}
+
+// compareBits orders the bits of two values of type t like
+// schemas.Compare orders the values.
+func compareBits(t schemas.Type, a, b int64) int {
+	if t == schemas.TypeFloat64 {
+		x, y := math.Float64frombits(uint64(a)), math.Float64frombits(uint64(b))
+		switch {
+		case x < y:
+			return -1
+		case x > y:
+			return 1
+		}
+		return 0
+	}
+	switch { // int64, timestamp, bool (0 and 1)
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// value is the partial's value of type t.
+func (x *partial) value(t schemas.Type) any {
+	if inBits(t) {
+		return fromBits(t, x.i)
+	}
+	return x.v
+}
+
+// set makes v (of type t) the partial's value.
+func (x *partial) set(t schemas.Type, v any) {
+	if inBits(t) {
+		x.i = bitsOf(v)
+	} else {
+		x.v = v
+	}
+}
+
+// compare orders v (of type t) against the partial's value.
+func (x *partial) compare(t schemas.Type, v any) int {
+	if inBits(t) {
+		return compareBits(t, bitsOf(v), x.i)
+	}
+	return schemas.Compare(v, x.v)
+}
+
+// compareWith orders y's value against x's (both of type t).
+func (x *partial) compareWith(t schemas.Type, y *partial) int {
+	if inBits(t) {
+		return compareBits(t, y.i, x.i)
+	}
+	return schemas.Compare(y.v, x.v)
+}
+
+// holds reports whether the partial's value (of type t) equals v, as the
+// map of count_distinct and mode tells keys apart.
+func (x *partial) holds(t schemas.Type, v any) bool {
+	switch {
+	case t == schemas.TypeFloat64: // as floats: 0 and -0 are one key
+		return math.Float64frombits(uint64(x.i)) == v.(float64)
+	case inBits(t):
+		return x.i == bitsOf(v)
+	}
+	return x.v == v
 }
 
 // before reports whether the order key (t, p, o) orders before x's.
@@ -42,8 +154,8 @@ func (x *partial) before(t int64, p int32, o int64) bool {
 	return x.o < o
 }
 
-// add folds one event's value into the partial.
-func (x *partial) add(agg schemas.Agg, v any, e *schemas.Event) {
+// add folds one event's value v, of type t, into the partial.
+func (x *partial) add(agg schemas.Agg, t schemas.Type, v any, e *schemas.Event) {
 	switch agg {
 	case schemas.AggCount:
 		x.n++
@@ -56,50 +168,54 @@ func (x *partial) add(agg schemas.Agg, v any, e *schemas.Event) {
 			x.f += n
 		}
 	case schemas.AggMin:
-		if x.n == 0 || schemas.Compare(v, x.v) < 0 {
-			x.v = v
+		if x.n == 0 || x.compare(t, v) < 0 {
+			x.set(t, v)
 		}
 		x.n++
 	case schemas.AggMax:
-		if x.n == 0 || schemas.Compare(v, x.v) > 0 {
-			x.v = v
+		if x.n == 0 || x.compare(t, v) > 0 {
+			x.set(t, v)
 		}
 		x.n++
 	case schemas.AggFirst:
 		// first: keep the value whose order key is smallest.
 		if x.n == 0 || !x.before(int64(e.Time), e.Partition, e.Offset) {
-			x.v, x.t, x.p, x.o = v, int64(e.Time), e.Partition, e.Offset
+			x.set(t, v)
+			x.t, x.p, x.o = int64(e.Time), e.Partition, e.Offset
 		}
 		x.n++
 	case schemas.AggLast:
 		if x.n == 0 || x.before(int64(e.Time), e.Partition, e.Offset) {
-			x.v, x.t, x.p, x.o = v, int64(e.Time), e.Partition, e.Offset
+			x.set(t, v)
+			x.t, x.p, x.o = int64(e.Time), e.Partition, e.Offset
 		}
 		x.n++
 	case schemas.AggCountDistinct, schemas.AggMode:
-		x.addCount(agg, v, 1)
+		x.addCount(agg, t, v, 1)
 	}
 }
 
-// addCount adds value v seen n times to a count_distinct or mode partial.
-func (x *partial) addCount(agg schemas.Agg, v any, n int64) {
+// addCount adds value v (of type t) seen n times to a count_distinct or
+// mode partial.
+func (x *partial) addCount(agg schemas.Agg, t schemas.Type, v any, n int64) {
 	if agg == schemas.AggCountDistinct {
 		n = 1
 	}
 	if x.m == nil {
 		switch {
 		case x.n == 0:
-			x.v, x.n = v, n
+			x.set(t, v)
+			x.n = n
 			return
-		case x.v == v:
+		case x.holds(t, v):
 			if agg == schemas.AggMode {
 				x.n += n
 			}
 			return
 		}
 		x.m = make(map[any]int64, 4)
-		x.m[x.v] = x.n
-		x.v, x.n = nil, 0
+		x.m[x.value(t)] = x.n
+		x.i, x.v, x.n = 0, nil, 0
 	}
 	if agg == schemas.AggCountDistinct {
 		x.m[v] = 1
@@ -117,12 +233,12 @@ func (x *partial) distinct() int {
 	return len(x.m)
 }
 
-// counts calls fn with every value of a count_distinct or mode partial
-// and its count.
-func (x *partial) counts(fn func(v any, n int64)) {
+// counts calls fn with every value (of type t) of a count_distinct or
+// mode partial and its count.
+func (x *partial) counts(t schemas.Type, fn func(v any, n int64)) {
 	if x.m == nil {
 		if x.n > 0 {
-			fn(x.v, x.n)
+			fn(x.value(t), x.n)
 		}
 		return
 	}
@@ -131,8 +247,9 @@ func (x *partial) counts(fn func(v any, n int64)) {
 	}
 }
 
-// merge folds y into x. Maps of y are not retained.
-func (x *partial) merge(agg schemas.Agg, y *partial) {
+// merge folds y into x; t is the type of their values. Maps of y are not
+// retained.
+func (x *partial) merge(agg schemas.Agg, t schemas.Type, y *partial) {
 	switch agg {
 	case schemas.AggCount:
 		x.n += y.n
@@ -145,9 +262,9 @@ func (x *partial) merge(agg schemas.Agg, y *partial) {
 			return
 		}
 		if x.n == 0 {
-			x.v = y.v
-		} else if c := schemas.Compare(y.v, x.v); (agg == schemas.AggMin && c < 0) || (agg == schemas.AggMax && c > 0) {
-			x.v = y.v
+			x.i, x.v = y.i, y.v
+		} else if c := x.compareWith(t, y); (agg == schemas.AggMin && c < 0) || (agg == schemas.AggMax && c > 0) {
+			x.i, x.v = y.i, y.v
 		}
 		x.n += y.n
 	case schemas.AggFirst, schemas.AggLast:
@@ -160,25 +277,18 @@ func (x *partial) merge(agg schemas.Agg, y *partial) {
 			take = (agg == schemas.AggFirst) == yBefore
 		}
 		if take {
-			x.v, x.t, x.p, x.o = y.v, y.t, y.p, y.o
+			x.i, x.v, x.t, x.p, x.o = y.i, y.v, y.t, y.p, y.o
 		}
 		x.n += y.n
 	case schemas.AggCountDistinct, schemas.AggMode:
-		if y.m == nil {
-			if y.n > 0 {
-				x.addCount(agg, y.v, y.n)
-			}
-			return
-		}
-		for v, n := range y.m {
-			x.addCount(agg, v, n)
-		}
+		y.counts(t, func(v any, n int64) { x.addCount(agg, t, v, n) })
 	}
 }
 
-// value is the tag value of the partial; t is the tag (for its type).
-func (x *partial) value(t *schemas.Tag) any {
-	switch t.Agg {
+// result is the tag value of the partial; tag is the tag (for its
+// aggregate and type), t the type of the values it aggregates.
+func (x *partial) result(tag *schemas.Tag, t schemas.Type) any {
+	switch tag.Agg {
 	case schemas.AggCount:
 		return x.n
 	case schemas.AggCountDistinct:
@@ -188,7 +298,7 @@ func (x *partial) value(t *schemas.Tag) any {
 			if x.n == 0 {
 				return nil
 			}
-			return x.v
+			return x.value(t)
 		}
 		var best any
 		var bestN int64
@@ -202,16 +312,16 @@ func (x *partial) value(t *schemas.Tag) any {
 	if x.n == 0 {
 		return nil
 	}
-	switch t.Agg {
+	switch tag.Agg {
 	case schemas.AggSum:
-		if t.Type == schemas.TypeInt64 {
+		if tag.Type == schemas.TypeInt64 {
 			return x.i
 		}
 		return x.f
 	case schemas.AggAvg:
 		return (x.f + float64(x.i)) / float64(x.n)
 	}
-	return x.v // min, max, first, last
+	return x.value(t) // min, max, first, last
 }
 
 // empty reports whether the partial has seen no event.

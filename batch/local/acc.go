@@ -16,10 +16,8 @@ type acc interface {
 	grow(n int)
 	add(b *batch, sel []int32, users []uint32) error
 	value(u uint32, bx *boxer) any
-	partial(u uint32, bx *boxer) schemas.Partial
 	merge(u uint32, p schemas.Partial) error
 	filler
-	partialFiller
 }
 
 func newAcc(cat *schemas.Catalog, t *schemas.Tag, strs *interner) (acc, error) {
@@ -61,9 +59,9 @@ func newAcc(cat *schemas.Catalog, t *schemas.Tag, strs *interner) (acc, error) {
 			return &edgeAcc[bool]{field: t.Of, last: last, typ: of.Type, strs: strs}, nil
 		}
 	case schemas.AggCountDistinct:
-		return &distinctAcc{field: t.Of, codec: codec{typ: of.Type, strs: strs}}, nil
+		return &distinctAcc{field: t.Of, codec: codec{typ: of.Type, strs: strs}, keep: t.Lifetime()}, nil
 	case schemas.AggMode:
-		return &modeAcc{field: t.Of, codec: codec{typ: of.Type, strs: strs}, counts: pairSet{counted: true}}, nil
+		return &modeAcc{field: t.Of, codec: codec{typ: of.Type, strs: strs}, counts: pairSet{counted: true}, keep: t.Lifetime()}, nil
 	}
 	return nil, fmt.Errorf("tag %s: no local aggregate for %s", t.Name, t.Agg)
 }
@@ -94,9 +92,8 @@ func (a *countAcc) add(_ *batch, sel []int32, users []uint32) error {
 	return nil
 }
 
-func (a *countAcc) value(u uint32, bx *boxer) any               { return bx.int64(a.n[u]) }
-func (a *countAcc) partial(u uint32, bx *boxer) schemas.Partial { return schemas.Partial{N: a.n[u]} }
-func (a *countAcc) merge(u uint32, p schemas.Partial) error     { a.n[u] += p.N; return nil }
+func (a *countAcc) value(u uint32, bx *boxer) any           { return bx.int64(a.n[u]) }
+func (a *countAcc) merge(u uint32, p schemas.Partial) error { a.n[u] += p.N; return nil }
 
 // ---- sum and avg
 
@@ -238,13 +235,6 @@ func (a *minMaxAcc[T]) value(u uint32, bx *boxer) any {
 	return nil
 }
 
-func (a *minMaxAcc[T]) partial(u uint32, bx *boxer) schemas.Partial {
-	if !a.v[u].has {
-		return schemas.Partial{}
-	}
-	return schemas.Partial{N: 1, Value: a.value(u, bx)}
-}
-
 func (a *minMaxAcc[T]) merge(u uint32, p schemas.Partial) error {
 	if p.N == 0 || p.Value == nil {
 		return nil
@@ -314,13 +304,6 @@ func (a *minMaxStrAcc) value(u uint32, bx *boxer) any {
 	return bx.stringAt(&a.strs.vals[a.v[u]])
 }
 
-func (a *minMaxStrAcc) partial(u uint32, bx *boxer) schemas.Partial {
-	if !a.has[u] {
-		return schemas.Partial{}
-	}
-	return schemas.Partial{N: 1, Value: a.value(u, bx)}
-}
-
 func (a *minMaxStrAcc) merge(u uint32, p schemas.Partial) error {
 	if p.N == 0 || p.Value == nil {
 		return nil
@@ -343,7 +326,7 @@ func (a *minMaxStrAcc) merge(u uint32, p schemas.Partial) error {
 // ---- first and last
 
 // edgeAcc keeps the first or last value by (time, partition, offset).
-// Strings are kept as interned ids in id (T is then unused).
+// Strings are kept as interned ids in ref (T is then unused).
 type edgeAcc[T int64 | float64 | bool] struct {
 	field int
 	last  bool
@@ -352,13 +335,17 @@ type edgeAcc[T int64 | float64 | bool] struct {
 	e     []edgeSlot[T]
 }
 
+// edgeSlot is 32 bytes, so that slots never straddle cache lines.
 type edgeSlot[T int64 | float64 | bool] struct {
 	t, o int64
-	p    int32
-	id   uint32
-	has  bool
 	v    T
+	p    int32
+	// ref is 0 while there is no value, else the interned id + 1 of a
+	// string value, 1 for others.
+	ref uint32
 }
+
+func (st *edgeSlot[T]) has() bool { return st.ref != 0 }
 
 func (a *edgeAcc[T]) grow(n int) { a.e = grow(a.e, n) }
 
@@ -388,7 +375,7 @@ func (a *edgeAcc[T]) add(b *batch, sel []int32, users []uint32) error {
 	for _, r := range sel {
 		st := &a.e[users[r]]
 		t, p, o := b.ts[r], b.part[r], b.off[r]
-		if st.has {
+		if st.has() {
 			if a.last {
 				if !before(st.t, st.p, st.o, t, p, o) {
 					continue
@@ -398,22 +385,22 @@ func (a *edgeAcc[T]) add(b *batch, sel []int32, users []uint32) error {
 			}
 		}
 		if a.strs != nil {
-			st.id = uint32(ids[r])
+			st.ref = uint32(ids[r]) + 1
 		} else {
-			st.v = xs[r]
+			st.v, st.ref = xs[r], 1
 		}
-		st.t, st.p, st.o, st.has = t, p, o, true
+		st.t, st.p, st.o = t, p, o
 	}
 	return nil
 }
 
 func (a *edgeAcc[T]) value(u uint32, bx *boxer) any {
 	st := &a.e[u]
-	if !st.has {
+	if !st.has() {
 		return nil
 	}
 	if a.strs != nil {
-		return bx.stringAt(&a.strs.vals[st.id])
+		return bx.stringAt(&a.strs.vals[st.ref-1])
 	}
 	switch x := any(st.v).(type) {
 	case int64:
@@ -425,21 +412,13 @@ func (a *edgeAcc[T]) value(u uint32, bx *boxer) any {
 	}
 }
 
-func (a *edgeAcc[T]) partial(u uint32, bx *boxer) schemas.Partial {
-	st := &a.e[u]
-	if !st.has {
-		return schemas.Partial{}
-	}
-	return schemas.Partial{N: 1, Value: a.value(u, bx), Time: schemas.Timestamp(st.t), Partition: st.p, Offset: st.o}
-}
-
 func (a *edgeAcc[T]) merge(u uint32, p schemas.Partial) error {
 	if p.N == 0 || p.Value == nil {
 		return nil
 	}
 	st := &a.e[u]
 	t := int64(p.Time)
-	if st.has {
+	if st.has() {
 		if a.last && !before(st.t, st.p, st.o, t, p.Partition, p.Offset) {
 			return nil
 		}
@@ -452,15 +431,15 @@ func (a *edgeAcc[T]) merge(u uint32, p schemas.Partial) error {
 		if !ok {
 			return fmt.Errorf("partial value %v is %T, want string", p.Value, p.Value)
 		}
-		st.id = a.strs.id(s)
+		st.ref = a.strs.id(s) + 1
 	} else {
 		v, err := unboxAs[T](p.Value)
 		if err != nil {
 			return err
 		}
-		st.v = v
+		st.v, st.ref = v, 1
 	}
-	st.t, st.p, st.o, st.has = t, p.Partition, p.Offset, true
+	st.t, st.p, st.o = t, p.Partition, p.Offset
 	return nil
 }
 
@@ -556,45 +535,45 @@ func (c codec) less(x, y uint64) bool {
 // ---- count_distinct
 
 // distinctAcc gathers every user's values in a pairSet; the set sizes are
-// counted once all events are in.
+// counted once all events are in. Only a lifetime tag (whose partial
+// lists the values) keeps the sets.
 type distinctAcc struct {
 	field int
 	codec codec
 	set   pairSet
-	users int
-
-	// off: where every user's values start in set's runs, once done.
-	off []int
+	keep  bool
+	n     []int64
+	done  bool
 }
 
-func (a *distinctAcc) grow(n int) { a.users = n }
+func (a *distinctAcc) grow(n int) { a.n = grow(a.n, n) }
 
 func (a *distinctAcc) add(b *batch, sel []int32, users []uint32) error {
 	xs, err := b.codes(a.field)
 	if err != nil {
 		return err
 	}
-	for _, r := range sel {
-		a.set.push(users[r], xs[r])
-	}
-	a.set.maybeCompact()
+	a.set.add(sel, users, xs)
 	return nil
 }
 
-func (a *distinctAcc) finish() { a.off = a.set.offsets(a.users) }
+func (a *distinctAcc) finish() {
+	if a.done {
+		return
+	}
+	a.done = true
+	a.set.finish(a.keep, func(u uint32, xs []uint64, _ []int64) { a.n[u] = int64(len(xs)) })
+}
 
 func (a *distinctAcc) value(u uint32, bx *boxer) any {
-	if a.off == nil {
-		a.finish()
-	}
-	return bx.int64(int64(a.off[u+1] - a.off[u]))
+	a.finish()
+	return bx.int64(a.n[u])
 }
 
 func (a *distinctAcc) partial(u uint32, bx *boxer) schemas.Partial {
-	if a.off == nil {
-		a.finish()
-	}
-	xs := slices.Clone(a.set.rx[a.off[u]:a.off[u+1]])
+	a.finish()
+	rx, _ := a.set.runs(u)
+	xs := slices.Clone(rx)
 	slices.SortFunc(xs, a.codec.cmp)
 	vals := make([]any, len(xs))
 	for i, x := range xs {
@@ -617,81 +596,73 @@ func (a *distinctAcc) merge(u uint32, p schemas.Partial) error {
 // ---- mode
 
 // modeAcc counts every (user, value) in a pairSet; every user's mode is
-// then found in one pass over the runs.
+// then found in one pass over the runs. Only a lifetime tag (whose
+// partial lists the values and counts) keeps the runs.
 type modeAcc struct {
 	field  int
 	codec  codec
 	counts pairSet
-	users  int
+	keep   bool
 
-	// off, best: where every user's runs start and the run of its mode
-	// (-1: none), once done.
-	off  []int
-	best []int
+	// best: the mode's code of every user, and whether it has one, once
+	// done.
+	best []uint64
+	has  []bool
+	done bool
 }
 
-func (a *modeAcc) grow(n int) { a.users = n }
+func (a *modeAcc) grow(n int) { a.best, a.has = grow(a.best, n), grow(a.has, n) }
 
 func (a *modeAcc) add(b *batch, sel []int32, users []uint32) error {
 	xs, err := b.codes(a.field)
 	if err != nil {
 		return err
 	}
-	for _, r := range sel {
-		a.counts.push(users[r], xs[r])
-	}
-	a.counts.maybeCompact()
+	a.counts.add(sel, users, xs)
 	return nil
 }
 
 func (a *modeAcc) finish() {
-	a.off = a.counts.offsets(a.users)
-	a.best = make([]int, a.users)
-	rx, rc := a.counts.rx, a.counts.rc
-	if a.codec.typ == schemas.TypeInt64 || a.codec.typ == schemas.TypeTimestamp {
-		// The common case, with the comparison inlined.
-		for u := range a.users {
-			best := -1
-			for i := a.off[u]; i < a.off[u+1]; i++ {
-				if best < 0 || rc[i] > rc[best] || (rc[i] == rc[best] && int64(rx[i]) < int64(rx[best])) {
+	if a.done {
+		return
+	}
+	a.done = true
+	signed := a.codec.typ == schemas.TypeInt64 || a.codec.typ == schemas.TypeTimestamp
+	a.counts.finish(a.keep, func(u uint32, rx []uint64, rc []int64) {
+		best := 0
+		if signed {
+			// The common case, with the comparison inlined.
+			for i := 1; i < len(rx); i++ {
+				if rc[i] > rc[best] || (rc[i] == rc[best] && int64(rx[i]) < int64(rx[best])) {
 					best = i
 				}
 			}
-			a.best[u] = best
-		}
-		return
-	}
-	for u := range a.users {
-		best := -1
-		for i := a.off[u]; i < a.off[u+1]; i++ {
-			if best < 0 || rc[i] > rc[best] || (rc[i] == rc[best] && a.codec.less(rx[i], rx[best])) {
-				best = i
+		} else {
+			for i := 1; i < len(rx); i++ {
+				if rc[i] > rc[best] || (rc[i] == rc[best] && a.codec.less(rx[i], rx[best])) {
+					best = i
+				}
 			}
 		}
-		a.best[u] = best
-	}
+		a.best[u], a.has[u] = rx[best], true
+	})
 }
 
 func (a *modeAcc) value(u uint32, bx *boxer) any {
-	if a.off == nil {
-		a.finish()
-	}
-	if a.best[u] < 0 {
+	a.finish()
+	if !a.has[u] {
 		return nil
 	}
-	return a.codec.decode(bx, a.counts.rx[a.best[u]])
+	return a.codec.decode(bx, a.best[u])
 }
 
 func (a *modeAcc) partial(u uint32, bx *boxer) schemas.Partial {
-	if a.off == nil {
-		a.finish()
-	}
-	lo, hi := a.off[u], a.off[u+1]
-	idx := make([]int, hi-lo)
+	a.finish()
+	rx, rc := a.counts.runs(u)
+	idx := make([]int, len(rx))
 	for i := range idx {
-		idx[i] = lo + i
+		idx[i] = i
 	}
-	rx, rc := a.counts.rx, a.counts.rc
 	slices.SortFunc(idx, func(i, j int) int { return a.codec.cmp(rx[i], rx[j]) })
 	vals, counts := make([]any, len(idx)), make([]int64, len(idx))
 	var total int64

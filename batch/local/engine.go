@@ -11,14 +11,14 @@
 // lookup per event); each aggregate tag keeps one typed struct per user
 // (count, sum, min/max, first/last with its (time, partition, offset));
 // a min and a max tag of the same field and selection share one struct
-// (see minmax.go),
-// and count_distinct and mode append (user, value code) pairs that are
-// sorted and folded in bulk (see pairs.go), never looked up per event.
-// Where filters are evaluated column by column over the batch (see
-// filter.go), once per distinct filter, into selection vectors that the
+// (see minmax.go), and count_distinct and mode append (user, value code)
+// pairs that are sorted and folded in bulk, block of users by block (see
+// pairs.go), never looked up per event. Where filters are evaluated
+// column by column over the batch (see filter.go), once per distinct
+// filter (distinct filters concurrently), into selection vectors that the
 // tags sharing a filter and window start consume. Values are boxed into
 // the Result without one allocation per value (see box.go), one tag at a
-// time over all users (see fill.go).
+// time over all users, each shard's users concurrently (see fill.go).
 //
 // When the catalog has an event-id field, the input is read twice: the
 // first pass finds, for every (key, id), the first event by (time,
@@ -108,6 +108,9 @@ type Engine struct {
 	// presentLo: a user with an event at or after it (and before the
 	// cutoff) has a profile.
 	presentLo int64
+	// presentAll: every user is present as soon as it is resolved (no
+	// de-duplication, and every aggregated event counts for presence).
+	presentAll bool
 	// minLo is the earliest event time any tag (or presence) needs.
 	minLo  int64
 	groups []group
@@ -172,6 +175,7 @@ func newEngine(cat *schemas.Catalog, cutoff schemas.Timestamp, base *State, shar
 	if base != nil {
 		e.minLo = min(lifeLo, int64(cutoff)-cat.LongestWindow())
 	}
+	e.presentAll = cat.ID < 0 && e.presentLo <= e.minLo
 	if t := cat.KeyField().Type; t != schemas.TypeInt64 && t != schemas.TypeString {
 		return nil, fmt.Errorf("key field %s is %s, want int64 or string", cat.KeyField().Name, t)
 	}
@@ -265,11 +269,14 @@ func (e *Engine) loadBase(base *State) error {
 	return nil
 }
 
+// intShard hashes runs of 16 consecutive keys together: small keys are
+// looked up in a shard's direct array (see intIndex), whose cache lines
+// then each serve one shard only.
 func (e *Engine) intShard(k int64) int {
 	if len(e.shards) == 1 {
 		return 0
 	}
-	return int((mix64(uint64(k)) >> 32) % uint64(len(e.shards)))
+	return int((mix64(uint64(k)>>4) >> 32) % uint64(len(e.shards)))
 }
 
 func (e *Engine) strShard(k string) int {
@@ -300,6 +307,7 @@ func (s *shard) intUser(k int64) uint32 {
 		s.ikeys = append(s.ikeys, k)
 		s.nusers++
 		s.growUsers()
+		s.present[u] = s.e.presentAll
 	}
 	return u
 }
@@ -314,6 +322,7 @@ func (s *shard) strUser(k string) uint32 {
 	s.strKeys[k] = u
 	s.skeys = append(s.skeys, k)
 	s.growUsers()
+	s.present[u] = s.e.presentAll
 	return u
 }
 
@@ -401,9 +410,17 @@ func (e *Engine) run(fn func(i int, s *shard) error) error {
 func (s *shard) resolveUsers(b *batch, key *vec, rows []int32, users []uint32, lo int64) {
 	hi := s.e.cutoff
 	if s.intKeys != nil {
+		// Known keys of the direct array are looked up inline.
+		direct := s.intKeys.direct
 		for _, r := range rows {
 			if t := b.ts[r]; t >= lo && t < hi {
-				users[r] = s.intUser(key.i[r])
+				k := key.i[r]
+				if uint64(k) < uint64(len(direct)) && direct[k] != 0 {
+					users[r] = direct[k] - 1
+					continue
+				}
+				users[r] = s.intUser(k)
+				direct = s.intKeys.direct
 			}
 		}
 		return
@@ -458,24 +475,68 @@ func (e *Engine) materialize(b *batch) error {
 			}
 		}
 	}
-	e.masks = grow(e.masks[:0], len(e.groups))
-	done := map[string][]bool{}
+	// The distinct filters, evaluated concurrently once the columns they
+	// read are materialized (the batch's caches are filled only here,
+	// before, so that the evaluations only read it).
+	var wheres []*schemas.Expr
+	index := map[string]int{}
 	for gi := range e.groups {
-		g := &e.groups[gi]
-		e.masks[gi] = nil
-		if g.where == nil {
-			continue
-		}
-		mask, ok := done[g.where.Source]
-		if !ok {
-			v, err := evalNode(b, g.where.Root)
-			if err != nil {
-				return fmt.Errorf("where %q: %w", g.where.Source, err)
+		if w := e.groups[gi].where; w != nil {
+			if _, ok := index[w.Source]; !ok {
+				index[w.Source] = len(wheres)
+				wheres = append(wheres, w)
+				if err := materializeRefs(b, w.Root); err != nil {
+					return err
+				}
 			}
-			mask = v.mask(b.n)
-			done[g.where.Source] = mask
 		}
-		e.masks[gi] = mask
+	}
+	masks := make([][]bool, len(wheres))
+	errs := make([]error, len(wheres))
+	workers := min(len(e.shards), len(wheres))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(wheres); i += workers {
+				v, err := evalNode(b, wheres[i].Root)
+				if err != nil {
+					errs[i] = fmt.Errorf("where %q: %w", wheres[i].Source, err)
+					continue
+				}
+				masks[i] = v.mask(b.n)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	e.masks = grow(e.masks[:0], len(e.groups))
+	for gi := range e.groups {
+		e.masks[gi] = nil
+		if w := e.groups[gi].where; w != nil {
+			e.masks[gi] = masks[index[w.Source]]
+		}
+	}
+	return nil
+}
+
+// materializeRefs materializes every column a filter node reads (but
+// those compared on their Arrow bytes).
+func materializeRefs(b *batch, n *schemas.Node) error {
+	if _, _, ok := stringColumnEq(b, n); ok {
+		return nil
+	}
+	if n.Op == schemas.OpRef {
+		_, err := b.col(n.Ref)
+		return err
+	}
+	for _, a := range n.Args {
+		if err := materializeRefs(b, a); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -512,24 +573,39 @@ func (s *shard) add(b *batch, key *vec, rows []int32) error {
 	} else {
 		s.resolveUsers(b, key, rows, e.users, e.minLo)
 	}
+	kept := 0
 	for _, r := range rows {
-		if e.keep[r] {
-			s.rows++
-			if b.ts[r] >= e.presentLo {
+		kept += b2i(e.keep[r])
+	}
+	s.rows += int64(kept)
+	if !e.presentAll {
+		for _, r := range rows {
+			if e.keep[r] && b.ts[r] >= e.presentLo {
 				s.present[e.users[r]] = true
 			}
 		}
 	}
+	s.sel = grow(s.sel, len(rows))
+	keep, ts := e.keep[:b.n], b.ts[:b.n]
 	for gi := range e.groups {
 		g := &e.groups[gi]
-		mask := e.masks[gi]
-		sel := s.sel[:0]
-		for _, r := range rows {
-			if e.keep[r] && b.ts[r] >= g.lo && (mask == nil || mask[r]) {
-				sel = append(sel, r)
+		sel, lo := s.sel[:len(rows)], g.lo
+		// Branch-free: every row is written, the next overwrites it
+		// unless it is selected (the filters are unpredictable).
+		n := 0
+		if mask := e.masks[gi]; mask != nil {
+			mask = mask[:b.n]
+			for _, r := range rows {
+				sel[n] = r
+				n += b2i(keep[r]) & b2i(ts[r] >= lo) & b2i(mask[r])
+			}
+		} else {
+			for _, r := range rows {
+				sel[n] = r
+				n += b2i(keep[r]) & b2i(ts[r] >= lo)
 			}
 		}
-		s.sel = sel
+		sel = sel[:n]
 		for _, ti := range g.tags {
 			if err := s.accs[ti].add(b, sel, e.users); err != nil {
 				return fmt.Errorf("tag %s: %w", e.cat.Tags[ti].Name, err)
@@ -537,6 +613,14 @@ func (s *shard) add(b *batch, key *vec, rows []int32) error {
 		}
 	}
 	return nil
+}
+
+// b2i is 1 for true, 0 for false (compiled without a branch).
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // ref names one user of one shard.
@@ -630,7 +714,7 @@ func (e *Engine) Result() *Result {
 		}
 		if res.State != nil {
 			for j, t := range life {
-				s.accs[t].fillPartials(users, pos[si], partials, len(life), j, bx)
+				fillPartials(s.accs[t], users, pos[si], vals, nt, t, partials, len(life), j, bx)
 			}
 		}
 		return nil

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
+
 	"github.com/portrait-dev/portrait/schemas"
 )
 
@@ -221,7 +223,51 @@ func arith[T int64 | float64](op schemas.Op, n int, llit, rlit bool, ls, rs []T,
 	return wrap(false, out, 0)
 }
 
+// stringColumnEq recognizes `field == "lit"` and `field != "lit"` (either
+// way round) on a string field held as a plain Arrow string column, the
+// usual filter on an enum: it is evaluated on the column's bytes, without
+// materializing the field (see evalStringEq).
+func stringColumnEq(b *batch, n *schemas.Node) (*array.String, string, bool) {
+	if (n.Op != schemas.OpEq && n.Op != schemas.OpNe) || len(n.Args) != 2 {
+		return nil, "", false
+	}
+	ref, lit := n.Args[0], n.Args[1]
+	if ref.Op != schemas.OpRef {
+		ref, lit = lit, ref
+	}
+	if ref.Op != schemas.OpRef || lit.Op != schemas.OpLit || b.cat.Fields[ref.Ref].Type != schemas.TypeString {
+		return nil, "", false
+	}
+	x, ok := lit.Lit.(string)
+	if !ok {
+		return nil, "", false
+	}
+	a, ok := b.rec.Column(b.fieldCol[ref.Ref]).(*array.String)
+	if !ok || a.NullN() > 0 {
+		return nil, "", false
+	}
+	return a, x, true
+}
+
+// evalStringEq compares every value of a with lit: by length (from the
+// offsets) first, bytes only when the lengths match.
+func evalStringEq(a *array.String, lit string, ne bool, n int) *vec {
+	out := make([]bool, n)
+	offs, data := a.ValueOffsets(), a.ValueBytes()
+	// ValueBytes starts at the first value's offset.
+	base := offs[0]
+	l := int32(len(lit))
+	for i := range out {
+		lo, hi := offs[i], offs[i+1]
+		out[i] = (hi-lo == l && string(data[lo-base:hi-base]) == lit) != ne
+	}
+	return &vec{typ: schemas.TypeBool, b: out}
+}
+
 func evalCompare(b *batch, n *schemas.Node) (*vec, error) {
+	if a, lit, ok := stringColumnEq(b, n); ok {
+		return evalStringEq(a, lit, n.Op == schemas.OpNe, b.n), nil
+	}
 	l, r, err := evalArgs(b, n)
 	if err != nil {
 		return nil, err

@@ -76,13 +76,6 @@ func (a *rangeView[T]) value(u uint32, bx *boxer) any {
 	return nil
 }
 
-func (a *rangeView[T]) partial(u uint32, bx *boxer) schemas.Partial {
-	if _, ok := a.get(u); !ok {
-		return schemas.Partial{}
-	}
-	return schemas.Partial{N: 1, Value: a.value(u, bx)}
-}
-
 func (a *rangeView[T]) merge(u uint32, p schemas.Partial) error {
 	if p.N == 0 || p.Value == nil {
 		return nil

@@ -1,6 +1,8 @@
 package local
 
 import (
+	"cmp"
+	"math"
 	"math/bits"
 	"slices"
 )
@@ -9,244 +11,496 @@ import (
 // mode: the distinct pairs of every user, with how often each occurred
 // when counted.
 //
-// Occurrences are appended to a buffer, a plain sequential write; a
-// compaction sorts the buffer by user (radix sort) and then by code
-// within each user, folds repeats into runs with counts, and merges them
-// into the runs kept so far, which stay sorted by (user, code). Nothing is
-// looked up per event, so per-event cost does not depend on how many
-// users or values there are, and the memory is bounded by the distinct
-// pairs plus the buffer.
+// Users are split into blocks of blockUsers consecutive indexes. An
+// occurrence is appended to its block's buffer, a chain of fixed-size
+// chunks (nothing is copied to grow it), as one word: the user within the
+// block in the top bits and the code below, as a signed codeBits-bit
+// integer (small negative ints included). Codes out of that range (rare
+// but for floats) go to the block's weighted occurrences with a count of
+// 1 instead.
+//
+// Codes are ordered as int64s throughout (the order of the runs; any
+// order that groups equal codes would do, this one lets narrow codes of
+// both signs sort in few radix passes). A compaction of a block sorts its
+// buffer by (user, code) — a few stable radix passes over the span of the
+// codes when it is narrow, then a counting sort by user — folds repeats
+// into runs with counts and merges them into the block's runs, which are
+// kept as one sorted code list per user. A block's buffer and runs are small enough for the sort and the
+// fold to stay in the cache, unlike one sort of all pairs; nothing is
+// looked up per event, so per-event cost does not depend on how many users
+// or values there are, and memory is bounded by the distinct pairs plus
+// the buffers. A windowed tag needs only a count or a mode per user at the
+// end: finish then shows each user's runs once instead of storing them.
 type pairSet struct {
 	counted bool // keep counts (mode), else only the distinct pairs
+	blocks  []pairBlock
+	// cur is the chunk being filled of every block (nil: none), apart
+	// from the blocks so that a push reads one small array.
+	cur  []*pairChunk
+	free []*pairChunk
 
-	// The buffer: pc is nil while every occurrence counts once.
-	pu []uint32
-	px []uint64
-	pc []int64
-	// Scratch of the buffer's size for the radix sort.
-	tu []uint32
-	tx []uint64
-	tc []int64
-
-	// The runs, sorted by (user, code); rc is nil unless counted.
-	ru []uint32
-	rx []uint64
-	rc []int64
+	// Scratch for compactions: the buffered words (two, for the radix
+	// passes), codes (and counts) sorted by user, the users' starts, and
+	// the folded runs before they are cut to size.
+	sw   []uint64
+	sw2  []uint64
+	sx   []uint64
+	sc   []int64
+	pos  []int
+	fx   []uint64
+	fc   []int64
+	foff []int
 }
 
-// minCompact is the least buffered occurrences worth a compaction.
-const minCompact = 1 << 23
+const (
+	blockBits  = 12
+	blockUsers = 1 << blockBits
+	chunkPairs = 1024
+	// minCompact is the least buffered occurrences of a block worth a
+	// compaction before the end.
+	minCompact = 1 << 16
+)
+
+// codeBits is the width of the codes that are packed with the user.
+const (
+	codeBits = 64 - blockBits
+	codeMask = 1<<codeBits - 1
+)
+
+// narrow reports whether x, as an int64, fits in codeBits bits.
+func narrow(x uint64) bool { return int64(x<<blockBits)>>blockBits == int64(x) }
+
+// pack packs user u (within its block) with a narrow code.
+func pack(u uint32, x uint64) uint64 {
+	return uint64(u&(blockUsers-1))<<codeBits | x&codeMask
+}
+
+// unpackCode returns the code of a packed word, sign-extended.
+func unpackCode(w uint64) uint64 { return uint64(int64(w<<blockBits) >> blockBits) }
+
+// pairChunk holds occurrences packed by pack.
+type pairChunk struct {
+	n int
+	w [chunkPairs]uint64
+}
+
+type pairBlock struct {
+	// The buffer: chunks, the last one being filled.
+	chunks []*pairChunk
+	// Weighted occurrences (a base snapshot's partials, wide codes), in
+	// push order.
+	wu []uint16
+	wx []uint64
+	wc []int64
+
+	// The runs: user u's codes are rx[off[u]:off[u+1]], ascending (as
+	// int64s), with
+	// their counts in rc when counted. off is nil while there are none.
+	off []int
+	rx  []uint64
+	rc  []int64
+}
+
+// buffered is the number of unweighted occurrences in the buffer.
+func (b *pairBlock) buffered() int {
+	if len(b.chunks) == 0 {
+		return 0
+	}
+	return (len(b.chunks)-1)*chunkPairs + b.chunks[len(b.chunks)-1].n
+}
+
+// block returns the index of u's block, adding blocks up to it.
+func (s *pairSet) block(u uint32) int {
+	i := int(u >> blockBits)
+	if i >= len(s.blocks) {
+		s.blocks = append(s.blocks, make([]pairBlock, i+1-len(s.blocks))...)
+		s.cur = append(s.cur, make([]*pairChunk, i+1-len(s.cur))...)
+	}
+	return i
+}
+
+// add pushes (users[r], xs[r]) for every row r of sel.
+func (s *pairSet) add(sel []int32, users []uint32, xs []uint64) {
+	for _, r := range sel {
+		s.push(users[r], xs[r])
+	}
+}
 
 func (s *pairSet) push(u uint32, x uint64) {
-	if len(s.pu) == cap(s.pu) {
-		s.reserve()
-	}
-	s.pu = append(s.pu, u)
-	s.px = append(s.px, x)
-	if s.pc != nil {
-		s.pc = append(s.pc, 1)
-	}
-}
-
-// reserve doubles the buffer's capacity (append grows large slices by a
-// quarter, copying them over and over).
-func (s *pairSet) reserve() {
-	n := max(2*cap(s.pu), 1<<12)
-	s.pu = append(make([]uint32, 0, n), s.pu...)
-	s.px = append(make([]uint64, 0, n), s.px...)
-	if s.pc != nil {
-		s.pc = append(make([]int64, 0, n), s.pc...)
-	}
-}
-
-// pushN adds n occurrences of (u, x) (a partial of a base snapshot).
-func (s *pairSet) pushN(u uint32, x uint64, n int64) {
-	if len(s.pu) == cap(s.pu) {
-		s.reserve()
-	}
-	if s.pc == nil {
-		s.pc = make([]int64, len(s.pu), cap(s.pu))
-		for i := range s.pc {
-			s.pc[i] = 1
+	if i := int(u >> blockBits); i < len(s.cur) && narrow(x) {
+		if c := s.cur[i]; c != nil && c.n < chunkPairs {
+			c.w[c.n] = pack(u, x)
+			c.n++
+			return
 		}
 	}
-	s.pu = append(s.pu, u)
-	s.px = append(s.px, x)
-	s.pc = append(s.pc, n)
+	s.pushSlow(u, x)
 }
 
-// maybeCompact compacts when the buffer is as large as the runs (and at
-// least minCompact), so each run is merged a bounded number of times.
-func (s *pairSet) maybeCompact() {
-	if len(s.pu) >= max(minCompact, len(s.ru)) {
-		s.compact()
-	}
-}
-
-// compact folds the buffer into the runs.
-func (s *pairSet) compact() {
-	n := len(s.pu)
-	if n == 0 {
+// pushSlow pushes a wide code, or into a block without room.
+func (s *pairSet) pushSlow(u uint32, x uint64) {
+	if !narrow(x) {
+		s.pushN(u, x, 1)
 		return
 	}
-	u, x, c := s.sortByUser()
-	// Fold into new runs, sorted by code within each user.
-	var nu []uint32
-	var nx []uint64
-	var nc []int64
-	nu, nx = make([]uint32, 0, n), make([]uint64, 0, n)
-	if s.counted {
-		nc = make([]int64, 0, n)
+	c := s.nextChunk(s.block(u))
+	c.w[c.n] = pack(u, x)
+	c.n++
+}
+
+// nextChunk starts a new chunk in block i's buffer, compacting the block
+// first when its buffer is as large as its runs (and at least
+// minCompact), so that each run is merged a bounded number of times.
+func (s *pairSet) nextChunk(i int) *pairChunk {
+	b := &s.blocks[i]
+	if n := b.buffered(); n >= max(minCompact, len(b.rx)) {
+		s.compactBlock(i, true)
 	}
-	for i := 0; i < n; {
-		j := i + 1
-		for j < n && u[j] == u[i] {
-			j++
-		}
-		if c == nil {
-			slices.Sort(x[i:j])
-		} else {
-			sortCodesCounts(x[i:j], c[i:j])
-		}
-		for k := i; k < j; {
-			l, cnt := k+1, int64(1)
-			if c != nil {
-				cnt = c[k]
-			}
-			for l < j && x[l] == x[k] {
-				if c != nil {
-					cnt += c[l]
-				} else {
-					cnt++
-				}
-				l++
-			}
-			nu, nx = append(nu, u[i]), append(nx, x[k])
-			if s.counted {
-				nc = append(nc, cnt)
-			}
-			k = l
-		}
-		i = j
-	}
-	// Both the buffer and the scratch are free again: u and x live in
-	// one of them.
-	if &u[0] == &s.pu[0] {
-		s.pu, s.px = s.pu[:0], s.px[:0]
+	var c *pairChunk
+	if n := len(s.free); n > 0 {
+		c, s.free = s.free[n-1], s.free[:n-1]
+		c.n = 0
 	} else {
-		s.pu, s.tu = s.tu[:0], s.pu[:0]
-		s.px, s.tx = s.tx[:0], s.px[:0]
+		c = new(pairChunk)
 	}
-	s.pc = nil
-	if len(s.ru) == 0 {
-		s.ru, s.rx, s.rc = nu, nx, nc
-		return
-	}
-	s.ru, s.rx, s.rc = mergeRuns(s.ru, s.rx, s.rc, nu, nx, nc)
+	b.chunks, s.cur[i] = append(b.chunks, c), c
+	return c
 }
 
-// sortByUser sorts the buffer by user, stably (LSD radix, 11 bits a
-// pass), and returns the sorted columns (in the buffer or the scratch).
-func (s *pairSet) sortByUser() ([]uint32, []uint64, []int64) {
-	n := len(s.pu)
-	var maxU uint32
-	for _, v := range s.pu {
-		maxU = max(maxU, v)
+// pushN adds n occurrences of (u, x) (a partial of a base snapshot, or a
+// code too wide to pack).
+func (s *pairSet) pushN(u uint32, x uint64, n int64) {
+	i := s.block(u)
+	b := &s.blocks[i]
+	if len(b.wu) >= max(minCompact, len(b.rx)) {
+		s.compactBlock(i, true)
 	}
-	s.tu, s.tx = grow(s.tu[:0], n), grow(s.tx[:0], n)
-	u, x, c := s.pu, s.px, s.pc
-	tu, tx := s.tu[:n], s.tx[:n]
-	var tc []int64
-	if c != nil {
-		s.tc = grow(s.tc[:0], n)
-		tc = s.tc[:n]
+	b.wu = append(b.wu, uint16(u&(blockUsers-1)))
+	b.wx = append(b.wx, x)
+	b.wc = append(b.wc, n)
+}
+
+// compactBlock folds b's buffer into its runs and returns them. With
+// keep false, runs that had to be built are left in the scratch (valid
+// until the next compaction) instead of being stored in b, for a last
+// look at the end.
+func (s *pairSet) compactBlock(i int, keep bool) ([]int, []uint64, []int64) {
+	b := &s.blocks[i]
+	n := b.buffered()
+	if n == 0 && len(b.wu) == 0 {
+		return b.off, b.rx, b.rc
 	}
-	const radixBits = 11
-	for shift := 0; shift < bits.Len32(maxU); shift += radixBits {
+	words := s.gather(i)
+	// When the codes span a narrow range (the usual: ids, interned
+	// strings), a few stable radix passes over their offsets from the
+	// least sort each user's codes, cheaper than sorting every user's
+	// codes apart; the pass by user below keeps that order.
+	sorted := false
+	if len(b.wu) == 0 && len(words) > 0 {
+		lo, hi := uint64(math.MaxUint64), uint64(0)
+		for _, w := range words {
+			k := radixKey(w)
+			lo, hi = min(lo, k), max(hi, k)
+		}
+		if l := bits.Len64(hi - lo); l <= maxRadixBits {
+			words, sorted = s.radixByCode(words, lo, l), true
+		}
+	}
+	// Counting sort by user: user u's codes go to sx[pos[u]:pos[u+1]].
+	s.pos = grow(s.pos[:0], blockUsers+1)
+	pos := s.pos
+	clear(pos)
+	for _, w := range words {
+		pos[w>>codeBits+1]++
+	}
+	for u := 1; u <= blockUsers; u++ {
+		pos[u] += pos[u-1]
+	}
+	s.sx = grow(s.sx[:0], n)
+	sx := s.sx
+	var sc []int64
+	for _, w := range words {
+		u := w >> codeBits
+		sx[pos[u]] = unpackCode(w)
+		pos[u]++
+	}
+	// pos[u] is now the end of user u's codes: shift back to starts.
+	copy(pos[1:], pos[:blockUsers])
+	pos[0] = 0
+	if len(b.wu) > 0 {
+		// The weighted occurrences go in after the user's unit ones; this
+		// is rare (a base's partials, wide codes), so a plain sort will do.
+		sx, sc = s.addWeighted(b, pos, sx)
+		b.wu, b.wx, b.wc = nil, nil, nil
+	}
+	foff, fx, fc := s.fold(pos, sx, sc, sorted)
+	if b.off != nil {
+		foff, fx, fc = mergeRuns(b.off, b.rx, b.rc, foff, fx, fc)
+	} else if keep {
+		// Cut the folded runs (scratch) to size.
+		foff, fx, fc = slices.Clone(foff), slices.Clone(fx), slices.Clone(fc)
+	}
+	if keep {
+		b.off, b.rx, b.rc = foff, fx, fc
+	}
+	return foff, fx, fc
+}
+
+// maxRadixBits is the widest codes sorted by radix passes (3 passes).
+const (
+	radixBits    = 11
+	maxRadixBits = 3 * radixBits
+)
+
+// gather copies block i's buffered words into the scratch and frees its
+// chunks.
+func (s *pairSet) gather(i int) []uint64 {
+	b := &s.blocks[i]
+	s.sw = grow(s.sw[:0], b.buffered())
+	words := s.sw[:0]
+	for _, c := range b.chunks {
+		words = append(words, c.w[:c.n]...)
+	}
+	s.free = append(s.free, b.chunks...)
+	b.chunks, s.cur[i] = b.chunks[:0], nil
+	return words
+}
+
+// radixKey maps a packed word's code to an unsigned key in the codes'
+// int64 order (the sign bit of the codeBits-bit code flipped).
+func radixKey(w uint64) uint64 { return (w ^ 1<<(codeBits-1)) & codeMask }
+
+// radixByCode sorts words by code, stably (LSD radix over the l low bits
+// of radixKey − lo), and returns them sorted (in words or in the scratch).
+func (s *pairSet) radixByCode(words []uint64, lo uint64, l int) []uint64 {
+	s.sw2 = grow(s.sw2[:0], len(words))
+	src, dst := words, s.sw2[:len(words)]
+	for shift := 0; shift < l; shift += radixBits {
 		var pos [1 << radixBits]int
-		for _, v := range u {
-			pos[(v>>shift)&(1<<radixBits-1)]++
+		for _, w := range src {
+			pos[(radixKey(w)-lo)>>shift&(1<<radixBits-1)]++
 		}
 		sum := 0
 		for d, k := range pos {
 			pos[d], sum = sum, sum+k
 		}
-		for i, v := range u {
-			d := (v >> shift) & (1<<radixBits - 1)
-			p := pos[d]
+		for _, w := range src {
+			d := (radixKey(w) - lo) >> shift & (1<<radixBits - 1)
+			dst[pos[d]] = w
 			pos[d]++
-			tu[p], tx[p] = v, x[i]
-			if c != nil {
-				tc[p] = c[i]
-			}
 		}
-		u, x, c, tu, tx, tc = tu, tx, tc, u, x, c
+		src, dst = dst, src
 	}
-	return u, x, c
+	return src
 }
 
-// sortCodesCounts sorts codes ascending, moving counts along.
+// addWeighted merges b's weighted occurrences into the user-sorted codes
+// (whose counts are all 1), returning codes and counts by user.
+func (s *pairSet) addWeighted(b *pairBlock, pos []int, sx []uint64) ([]uint64, []int64) {
+	idx := make([]int, len(b.wu))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(i, j int) int { return cmp.Compare(b.wu[i], b.wu[j]) })
+	n := len(sx) + len(idx)
+	s.sc = grow(s.sc[:0], n)
+	ox, oc := make([]uint64, n), s.sc[:n]
+	k, w := 0, 0
+	for u := range blockUsers {
+		lo, hi := pos[u], pos[u+1]
+		pos[u] = k
+		for _, x := range sx[lo:hi] {
+			ox[k], oc[k] = x, 1
+			k++
+		}
+		for ; w < len(idx) && int(b.wu[idx[w]]) == u; w++ {
+			ox[k], oc[k] = b.wx[idx[w]], b.wc[idx[w]]
+			k++
+		}
+	}
+	pos[blockUsers] = k
+	return ox, oc
+}
+
+// fold sorts every user's codes (unless sorted) and folds repeats into
+// runs with counts (c nil: every occurrence counts once), into the
+// scratch runs.
+func (s *pairSet) fold(pos []int, x []uint64, c []int64, sorted bool) ([]int, []uint64, []int64) {
+	n := len(x)
+	s.foff = grow(s.foff[:0], blockUsers+1)
+	s.fx = grow(s.fx[:0], n)
+	foff, fx := s.foff, s.fx
+	var fc []int64
+	if s.counted {
+		s.fc = grow(s.fc[:0], n)
+		fc = s.fc
+	}
+	k := 0
+	for u := range blockUsers {
+		foff[u] = k
+		lo, hi := pos[u], pos[u+1]
+		if lo == hi {
+			continue
+		}
+		xs := x[lo:hi]
+		switch {
+		case sorted:
+		case c == nil:
+			sortCodes(xs)
+		default:
+			sortCodesCounts(xs, c[lo:hi])
+		}
+		for i := 0; i < len(xs); {
+			j := i + 1
+			for j < len(xs) && xs[j] == xs[i] {
+				j++
+			}
+			fx[k] = xs[i]
+			if fc != nil {
+				cnt := int64(j - i)
+				if c != nil {
+					cnt = 0
+					for _, v := range c[lo+i : lo+j] {
+						cnt += v
+					}
+				}
+				fc[k] = cnt
+			}
+			k++
+			i = j
+		}
+	}
+	foff[blockUsers] = k
+	var cs []int64
+	if fc != nil {
+		cs = fc[:k]
+	}
+	return foff, fx[:k], cs
+}
+
+// sortCodes sorts codes ascending as int64s.
+func sortCodes(x []uint64) {
+	// Flipping the sign bit maps the int64 order to the uint64 order.
+	for i := range x {
+		x[i] ^= 1 << 63
+	}
+	slices.Sort(x)
+	for i := range x {
+		x[i] ^= 1 << 63
+	}
+}
+
+// sortCodesCounts sorts codes ascending as int64s, moving counts along.
 func sortCodesCounts(x []uint64, c []int64) {
+	if len(x) > 16 {
+		type xc struct {
+			x uint64
+			c int64
+		}
+		t := make([]xc, len(x))
+		for i := range t {
+			t[i] = xc{x[i], c[i]}
+		}
+		slices.SortFunc(t, func(a, b xc) int { return cmp.Compare(int64(a.x), int64(b.x)) })
+		for i := range t {
+			x[i], c[i] = t[i].x, t[i].c
+		}
+		return
+	}
 	for i := 1; i < len(x); i++ {
-		for j := i; j > 0 && x[j] < x[j-1]; j-- {
+		for j := i; j > 0 && int64(x[j]) < int64(x[j-1]); j-- {
 			x[j], x[j-1] = x[j-1], x[j]
 			c[j], c[j-1] = c[j-1], c[j]
 		}
 	}
 }
 
-// mergeRuns merges two run lists sorted by (user, code), adding the
-// counts of a pair in both.
-func mergeRuns(au []uint32, ax []uint64, ac []int64, bu []uint32, bx []uint64, bc []int64) ([]uint32, []uint64, []int64) {
-	n := len(au) + len(bu)
-	ou, ox := make([]uint32, 0, n), make([]uint64, 0, n)
+// mergeRuns merges two blocks' runs user by user, adding the counts of a
+// code in both (ac nil: not counted). The result is newly allocated.
+func mergeRuns(aoff []int, ax []uint64, ac []int64, boff []int, bx []uint64, bc []int64) ([]int, []uint64, []int64) {
+	n := len(ax) + len(bx)
+	off, ox := make([]int, blockUsers+1), make([]uint64, 0, n)
 	var oc []int64
 	counted := ac != nil
 	if counted {
 		oc = make([]int64, 0, n)
 	}
-	i, j := 0, 0
-	for i < len(au) && j < len(bu) {
-		switch {
-		case au[i] < bu[j] || au[i] == bu[j] && ax[i] < bx[j]:
-			ou, ox = append(ou, au[i]), append(ox, ax[i])
-			if counted {
-				oc = append(oc, ac[i])
+	for u := range blockUsers {
+		off[u] = len(ox)
+		i, ie, j, je := aoff[u], aoff[u+1], boff[u], boff[u+1]
+		for i < ie && j < je {
+			switch {
+			case int64(ax[i]) < int64(bx[j]):
+				ox = append(ox, ax[i])
+				if counted {
+					oc = append(oc, ac[i])
+				}
+				i++
+			case ax[i] == bx[j]:
+				ox = append(ox, ax[i])
+				if counted {
+					oc = append(oc, ac[i]+bc[j])
+				}
+				i++
+				j++
+			default:
+				ox = append(ox, bx[j])
+				if counted {
+					oc = append(oc, bc[j])
+				}
+				j++
 			}
-			i++
-		case au[i] == bu[j] && ax[i] == bx[j]:
-			ou, ox = append(ou, au[i]), append(ox, ax[i])
-			if counted {
-				oc = append(oc, ac[i]+bc[j])
-			}
-			i++
-			j++
-		default:
-			ou, ox = append(ou, bu[j]), append(ox, bx[j])
-			if counted {
-				oc = append(oc, bc[j])
-			}
-			j++
+		}
+		ox = append(append(ox, ax[i:ie]...), bx[j:je]...)
+		if counted {
+			oc = append(append(oc, ac[i:ie]...), bc[j:je]...)
 		}
 	}
-	ou, ox = append(ou, au[i:]...), append(ox, ax[i:]...)
-	ou, ox = append(ou, bu[j:]...), append(ox, bx[j:]...)
-	if counted {
-		oc = append(append(oc, ac[i:]...), bc[j:]...)
-	}
-	return ou, ox, oc
+	off[blockUsers] = len(ox)
+	return off, ox, oc
 }
 
-// offsets compacts and returns where every user's runs start: user u's
-// are [off[u], off[u+1]) of the runs, for users < n.
-func (s *pairSet) offsets(n int) []int {
-	s.compact()
-	off := make([]int, n+1)
-	for _, u := range s.ru {
-		off[u+1]++
+// runs returns user u's distinct codes, ascending as int64s, and their
+// counts (nil unless counted), once finished with keep.
+func (s *pairSet) runs(u uint32) ([]uint64, []int64) {
+	i := int(u >> blockBits)
+	if i >= len(s.blocks) || s.blocks[i].off == nil {
+		return nil, nil
 	}
-	for u := 1; u <= n; u++ {
-		off[u] += off[u-1]
+	b := &s.blocks[i]
+	lu := u & (blockUsers - 1)
+	lo, hi := b.off[lu], b.off[lu+1]
+	if b.rc == nil {
+		return b.rx[lo:hi], nil
 	}
-	return off
+	return b.rx[lo:hi], b.rc[lo:hi]
+}
+
+// finish compacts every block and calls visit (unless nil) with the codes,
+// ascending as int64s, and counts (nil unless counted) of every user that has any.
+// The runs are kept for runs only with keep; without, a windowed tag
+// that needs only a count or a mode per user never stores them.
+func (s *pairSet) finish(keep bool, visit func(u uint32, xs []uint64, cs []int64)) {
+	for i := range s.blocks {
+		b := &s.blocks[i]
+		off, xs, cs := s.compactBlock(i, keep)
+		if !keep {
+			b.off, b.rx, b.rc = nil, nil, nil
+		}
+		if visit == nil || off == nil {
+			continue
+		}
+		for lu := range blockUsers {
+			lo, hi := off[lu], off[lu+1]
+			if lo == hi {
+				continue
+			}
+			var c []int64
+			if cs != nil {
+				c = cs[lo:hi]
+			}
+			visit(uint32(i<<blockBits+lu), xs[lo:hi], c)
+		}
+	}
+	s.free, s.sw, s.sw2, s.sx, s.sc, s.pos, s.fx, s.fc, s.foff = nil, nil, nil, nil, nil, nil, nil, nil, nil
 }

@@ -8,8 +8,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-
 	"github.com/portrait-dev/portrait/batch/local"
 	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/warehouse"
@@ -150,10 +148,7 @@ func Recompute(ctx context.Context, cfg Config) (Stats, error) {
 			return st, err
 		}
 		st.Hours, st.Files = len(hs), len(files)
-		src := func(ctx context.Context, fn func(arrow.RecordBatch) error) error {
-			return warehouse.ReadEvents(ctx, cat, files, fn)
-		}
-		res, err := local.Compute(ctx, cat, cutoff, src, base)
+		res, err := local.Compute(ctx, cat, cutoff, eventSource(cat, files), base)
 		if err != nil {
 			return st, fmt.Errorf("recompute %s: %w", cutoff, err)
 		}

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/parquet-go/parquet-go"
+
 	"github.com/portrait-dev/portrait/batch/local"
 	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/warehouse"
@@ -93,7 +95,9 @@ func WriteSnapshot(root string, cat *schemas.Catalog, s SnapshotWrite) (warehous
 	all := append([]column{key}, cols...)
 	m := warehouse.Marker{CatalogHash: cat.Hash}
 	// The state file is written alongside the profile parts (both mostly
-	// encoding and compressing).
+	// encoding and compressing; each also encodes its row groups on every
+	// core, see writeTable), so that the two files keep the cores busy
+	// between them.
 	stateErr := make(chan error, 1)
 	if s.State != nil {
 		go func() {
@@ -113,14 +117,7 @@ func WriteSnapshot(root string, cat *schemas.Catalog, s SnapshotWrite) (warehous
 		lo, hi := part*partRows, min((part+1)*partRows, len(s.Profiles))
 		ps := s.Profiles[lo:hi]
 		path := filepath.Join(tmp, fmt.Sprintf("part-%05d.parquet", part))
-		mf, err := writeTable(path, cat.Name+"_profiles", all, len(ps), func(i int, row []any) error {
-			if len(ps[i].Values) != len(cat.Tags) {
-				return fmt.Errorf("profile %v has %d values, catalog has %d tags", ps[i].Key, len(ps[i].Values), len(cat.Tags))
-			}
-			row[0] = ps[i].Key
-			copy(row[1:], ps[i].Values)
-			return nil
-		})
+		mf, err := writeProfiles(path, cat, all, ps)
 		if err != nil {
 			return m, fmt.Errorf("writing snapshot %s: %w", s.Cutoff, err)
 		}
@@ -154,6 +151,48 @@ func WriteSnapshot(root string, cat *schemas.Catalog, s SnapshotWrite) (warehous
 	}
 	done = true
 	return m, warehouse.SyncDir(parent)
+}
+
+// writeProfiles writes profiles as one part file, column by column.
+func writeProfiles(path string, cat *schemas.Catalog, cols []column, ps []schemas.Profile) (warehouse.MarkerFile, error) {
+	groups := (len(ps) + rowsPerGroup - 1) / rowsPerGroup
+	return writeTable(path, cat.Name+"_profiles", cols, groups, func() filler {
+		return &profileFiller{cat: cat, cols: cols, all: ps}
+	})
+}
+
+// profileFiller gives the columns of profiles: the key, then the tags.
+type profileFiller struct {
+	cat  *schemas.Catalog
+	cols []column
+	all  []schemas.Profile
+	rows []schemas.Profile // of the current row group
+}
+
+func (f *profileFiller) group(g int) (int, error) {
+	f.rows = f.all[g*rowsPerGroup : min((g+1)*rowsPerGroup, len(f.all))]
+	for i := range f.rows {
+		if len(f.rows[i].Values) != len(f.cat.Tags) {
+			return 0, fmt.Errorf("profile %v has %d values, catalog has %d tags", f.rows[i].Key, len(f.rows[i].Values), len(f.cat.Tags))
+		}
+	}
+	return len(f.rows), nil
+}
+
+func (f *profileFiller) column(dst []parquet.Value, c, lo, hi int) ([]parquet.Value, error) {
+	col := &f.cols[c]
+	var err error
+	for i := lo; i < hi; i++ {
+		p := &f.rows[i]
+		v := p.Key
+		if c > 0 {
+			v = p.Values[c-1]
+		}
+		if dst, err = appendAny(dst, col, v); err != nil {
+			return dst, fmt.Errorf("profile %v: %w", p.Key, err)
+		}
+	}
+	return dst, nil
 }
 
 func toExtra(info SnapshotInfo) (map[string]any, error) {

@@ -2,9 +2,12 @@ package warehouse
 
 import (
 	"context"
+	"flag"
 	"io"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/stretchr/testify/require"
@@ -52,4 +55,44 @@ func BenchmarkReadEvents(b *testing.B) {
 			b.ReportMetric(float64(b.N*benchRows)/b.Elapsed().Seconds(), "rows/s")
 		})
 	}
+}
+
+var (
+	benchWarehouse = flag.String("bench.warehouse", "", "warehouse for BenchmarkReadWarehouse (skipped when empty)")
+	benchCatalog   = flag.String("bench.catalog", "taobao", "catalog (under schemas/catalogs) of -bench.warehouse")
+)
+
+// BenchmarkReadWarehouse reads every events file of an existing warehouse
+// (e.g. the 20M-event one of batch.BenchmarkRecompute) as a recompute
+// does, without aggregating, to show the cost of reading and of the
+// number of files:
+//
+//	go test ./warehouse -run '^$' -bench ReadWarehouse -benchtime 1x -args -bench.warehouse /tmp/wh20m
+func BenchmarkReadWarehouse(b *testing.B) {
+	if *benchWarehouse == "" {
+		b.Skip("no -bench.warehouse")
+	}
+	cat := loadCatalog(b, *benchCatalog)
+	files, err := AllEventFiles(*benchWarehouse)
+	require.NoError(b, err)
+	var rows, batches int64
+	cpu0 := cpuTime()
+	for b.Loop() {
+		err := ReadEvents(context.Background(), cat, files, func(rec arrow.RecordBatch) error {
+			rows += rec.NumRows()
+			batches++
+			return nil
+		})
+		require.NoError(b, err)
+	}
+	b.ReportMetric(float64(len(files)), "files")
+	b.ReportMetric(float64(batches)/float64(b.N), "batches")
+	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(rows)/(cpuTime()-cpu0).Seconds(), "rows/cpu-s")
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

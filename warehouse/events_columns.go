@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"slices"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -30,6 +31,9 @@ type EventColumns struct {
 	part   []int32
 	offset []int64
 	times  []schemas.Timestamp
+	// intField, floatField, boolField and strField map a slot back to
+	// its field.
+	intField, floatField, boolField, strField []int
 }
 
 // strRef is a string of the arena.
@@ -42,16 +46,16 @@ func NewEventColumns(cat *schemas.Catalog) *EventColumns {
 		switch k {
 		case kindInt64:
 			c.slot[i] = len(c.ints)
-			c.ints = append(c.ints, nil)
+			c.ints, c.intField = append(c.ints, nil), append(c.intField, i)
 		case kindDouble:
 			c.slot[i] = len(c.floats)
-			c.floats = append(c.floats, nil)
+			c.floats, c.floatField = append(c.floats, nil), append(c.floatField, i)
 		case kindBool:
 			c.slot[i] = len(c.bools)
-			c.bools = append(c.bools, nil)
+			c.bools, c.boolField = append(c.bools, nil), append(c.boolField, i)
 		case kindString:
 			c.slot[i] = len(c.strs)
-			c.strs = append(c.strs, nil)
+			c.strs, c.strField = append(c.strs, nil), append(c.strField, i)
 		}
 	}
 	return c
@@ -152,35 +156,54 @@ func (c *EventColumns) NewRow() *EventRow {
 // them.
 func (c *EventColumns) AppendRow(r *EventRow) error {
 	var strBytes int64
-	for i, k := range c.kinds {
-		if k == kindString {
-			strBytes += int64(len(r.Strings[i]))
-		}
+	for _, f := range c.strField {
+		strBytes += int64(len(r.Strings[f]))
 	}
 	if err := c.roomFor(strBytes); err != nil {
 		return err
 	}
-	for i, k := range c.kinds {
-		s := c.slot[i]
-		switch k {
-		case kindInt64:
-			c.ints[s] = append(c.ints[s], r.Ints[i])
-		case kindDouble:
-			c.floats[s] = append(c.floats[s], r.Floats[i])
-		case kindBool:
-			c.bools[s] = append(c.bools[s], r.Bools[i])
-		case kindString:
-			appendString(c, s, r.Strings[i])
-		}
+	for s, f := range c.intField {
+		c.ints[s] = append(c.ints[s], r.Ints[f])
+	}
+	for s, f := range c.floatField {
+		c.floats[s] = append(c.floats[s], r.Floats[f])
+	}
+	for s, f := range c.boolField {
+		c.bools[s] = append(c.bools[s], r.Bools[f])
+	}
+	for s, f := range c.strField {
+		appendString(c, s, r.Strings[f])
 	}
 	c.appendMeta(r.Partition, r.Offset, r.Time)
 	return nil
 }
 
-// roomFor fails when the arena cannot take strBytes more bytes.
+// roomFor makes room for one more event with strBytes bytes of strings;
+// it fails when the arena cannot take them. The columns double when full
+// (append grows large slices by a quarter, which copies a buffer of
+// millions of events about five times over on its way up).
 func (c *EventColumns) roomFor(strBytes int64) error {
 	if int64(len(c.arena))+strBytes > math.MaxUint32 {
 		return fmt.Errorf("event columns: string arena full at %d events", c.Len())
+	}
+	if n := len(c.offset); n == cap(c.offset) {
+		more := max(n, 1024)
+		for i := range c.ints {
+			c.ints[i] = slices.Grow(c.ints[i], more)
+		}
+		for i := range c.floats {
+			c.floats[i] = slices.Grow(c.floats[i], more)
+		}
+		for i := range c.bools {
+			c.bools[i] = slices.Grow(c.bools[i], more)
+		}
+		for i := range c.strs {
+			c.strs[i] = slices.Grow(c.strs[i], more)
+		}
+		c.part, c.offset, c.times = slices.Grow(c.part, more), slices.Grow(c.offset, more), slices.Grow(c.times, more)
+	}
+	if free := int64(cap(c.arena) - len(c.arena)); strBytes > free {
+		c.arena = slices.Grow(c.arena, int(max(strBytes, int64(cap(c.arena)), 16<<10)))
 	}
 	return nil
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -29,10 +32,22 @@ import (
 // the landing's own cost. The landing's goroutines (and sarama's, which
 // they start) carry the profiler label side=landing; the broker's do not:
 // `go tool pprof -tagfocus side=landing` shows the client side alone.
+//
+// With PORTRAIT_BENCH_BROKERS=host:port (e.g. a `portrait broker` in
+// another process) the topic is created there, under a fresh name, and
+// the CPU figures are the landing's (and sarama's) alone.
+// PORTRAIT_BENCH_LAND_ROWS changes the 400k rows: the group join and the
+// buffers' first growth cost about 0.1 CPU-s per run, which 400k rows
+// do not amortize (2M rows: ~0.25 CPU-s/Mrows less).
 func BenchmarkLand(b *testing.B) {
-	const n = 400_000
+	n := 400_000
+	if v := os.Getenv("PORTRAIT_BENCH_LAND_ROWS"); v != "" {
+		var err error
+		n, err = strconv.Atoi(v)
+		require.NoError(b, err)
+	}
 	c := loadCatalog(b, "taobao")
-	kc := kafkatest.StartBroker(b, testTopic, 4)
+	kc := benchBroker(b)
 	o := gen.Defaults(1)
 	o.Users, o.Events, o.DupRate, o.Partitions = 20000, n, 0, 4
 	o.Span = 2 * 3600 * 1000 // a live stream: two hours of events
@@ -65,7 +80,7 @@ func BenchmarkLand(b *testing.B) {
 			start := time.Now()
 			var in *instance
 			pprof.Do(context.Background(), labels, func(context.Context) { in = startLander(b, cfg) })
-			waitFor(b, 5*time.Minute, "all rows landed", func() bool { return counter(in.l.m.rows) >= n })
+			waitFor(b, 5*time.Minute, "all rows landed", func() bool { return counter(in.l.m.rows) >= float64(n) })
 			wall += time.Since(start)
 			cpu += cpuTime() - cpu0
 			files += counter(in.l.m.files)
@@ -84,12 +99,25 @@ func BenchmarkLand(b *testing.B) {
 			kcfg.Group = fmt.Sprintf("drain-%d-%d", b.N, i)
 			cpu0 := cpuTime()
 			start := time.Now()
-			pprof.Do(context.Background(), labels, func(context.Context) { drain(b, kcfg, n) })
+			pprof.Do(context.Background(), labels, func(context.Context) { drain(b, kcfg, int64(n)) })
 			wall += time.Since(start)
 			cpu += cpuTime() - cpu0
 		}
 		report(b, cpu, wall)
 	})
+}
+
+// benchBroker is the broker of BenchmarkLand: PORTRAIT_BENCH_BROKERS
+// with a new 4-partition topic, or an in-process one.
+func benchBroker(b *testing.B) kafka.Config {
+	addr := os.Getenv("PORTRAIT_BENCH_BROKERS")
+	if addr == "" {
+		return kafkatest.StartBroker(b, testTopic, 4)
+	}
+	kc := kafkatest.Config(strings.Split(addr, ","), fmt.Sprintf("land-bench-%d", time.Now().UnixNano()))
+	require.NoError(b, kafka.EnsureTopics(context.Background(), kc,
+		[]kafka.TopicSpec{{Name: kc.Topic, Partitions: 4}, {Name: kc.DLQTopic, Partitions: 1}}))
+	return kc
 }
 
 // drain reads n records of the topic through a consumer group with the

@@ -34,7 +34,8 @@ type Config struct {
 	Warehouse string `yaml:"warehouse"`
 	// RollBytes rolls a partition's files once the records buffered for
 	// it reach this many bytes of JSON (default 64 MiB; the Parquet files
-	// are several times smaller).
+	// are several times smaller). While one roll is being written the
+	// partition buffers the next, so it holds up to twice this.
 	RollBytes int64 `yaml:"roll_bytes"`
 	// RollAge rolls a partition's files once its oldest buffered record
 	// was read this long ago (default 1m).

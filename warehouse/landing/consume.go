@@ -3,9 +3,6 @@ package landing
 import (
 	"context"
 	"fmt"
-	"io"
-	"path/filepath"
-	"sort"
 	"sync"
 	"time"
 
@@ -89,8 +86,11 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 func (h *handler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 
 // maxBatch bounds the records decoded between two checks of the roll
-// conditions.
-const maxBatch = 4096
+// conditions; channelBuffer is the depth of sarama's message channel.
+const (
+	maxBatch      = 4096
+	channelBuffer = 1024
+)
 
 func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	l := h.l
@@ -103,13 +103,19 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 	if !ok {
 		return fmt.Errorf("partition %d claimed without setup", p)
 	}
-	if committed == nil {
-		committed = map[schemas.Timestamp]int64{}
+	c := newClaimState(l, sess, p, next, committed, st)
+	err := h.consume(c, sess, claim)
+	// Whatever ended the claim, the commit in flight finishes before the
+	// partition can move to another owner.
+	if werr := c.wait(); err == nil && werr != nil {
+		h.fatal(werr)
+		err = werr
 	}
-	c := &claimState{l: l, sess: sess, p: p, next: next, durable: next, committed: committed,
-		reached: schemas.Timestamp(st.Reached), hasReached: st.HasReached, dec: newDecoder(l.cfg.Catalog, l.cfg.limits()),
-		bufs: map[schemas.Timestamp]*hourBuf{}, lastRecord: l.cfg.Now(), lag: l.m.lag.Partition(p)}
-	tick := time.NewTicker(tickEvery(l.cfg))
+	return err
+}
+
+func (h *handler) consume(c *claimState, sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	tick := time.NewTicker(tickEvery(h.l.cfg))
 	defer tick.Stop()
 	msgs := make([]*sarama.ConsumerMessage, 0, maxBatch)
 	for {
@@ -118,7 +124,13 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 		case <-sess.Context().Done():
 			// A clean stop or a rebalance: commit what is buffered, so
 			// the next owner need not read it again.
-			return c.stop(claim)
+			return c.stop()
+		case <-c.committing():
+			if err := c.wait(); err != nil {
+				h.fatal(err)
+				return err
+			}
+			continue
 		case <-tick.C:
 			if err := c.tick(claim); err != nil {
 				h.fatal(err)
@@ -127,20 +139,20 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 			continue
 		case m, ok := <-claim.Messages():
 			if !ok {
-				return c.stop(claim)
+				return c.stop()
 			}
 			msgs = append(msgs, m)
 		}
 		msgs = kafka.AppendWaiting(msgs, claim.Messages(), maxBatch)
 		if err := c.process(sess.Context(), h.dlq, msgs); err != nil {
 			if sess.Context().Err() != nil {
-				return c.stop(claim)
+				return c.stop()
 			}
 			h.fatal(err)
 			return err
 		}
 		c.lag.Set(claim.HighWaterMarkOffset(), c.next)
-		if c.bufBytes >= l.cfg.RollBytes {
+		if c.bufBytes >= h.l.cfg.RollBytes {
 			if err := c.flush(); err != nil {
 				h.fatal(err)
 				return err
@@ -167,24 +179,27 @@ type claimState struct {
 	l    *Lander
 	sess sarama.ConsumerGroupSession
 	p    int32
-	// next is the next offset to read; durable the partition's position
-	// in the warehouse (every record before it is committed).
-	next, durable int64
+	// next is the next offset to read; launched the position the last
+	// commit started (every record before it is committed or being
+	// committed).
+	next, launched int64
 	// committed is the highest committed offset by hour (see
 	// committedOffsets): records at or below it are dropped.
 	committed map[schemas.Timestamp]int64
-	// reached is the newest event time committed; bufMax the newest
-	// buffered.
+	// reached is the newest event time committed or being committed;
+	// bufMax the newest buffered.
 	reached, bufMax       schemas.Timestamp
 	hasReached, hasBufMax bool
-	dec                   *decoder
-	lag                   kafka.LagGauge
-	bufs                  map[schemas.Timestamp]*hourBuf
-	free                  []*warehouse.EventColumns
-	bufBytes              int64
-	bufSince              time.Time
-	lastRecord            time.Time
-	rejects               []dlq.Record
+	// inflight is the commit being written, if any (flush.go).
+	inflight   *commit
+	dec        *decoder
+	lag        kafka.LagGauge
+	bufs       map[schemas.Timestamp]*hourBuf
+	free       []*warehouse.EventColumns
+	bufBytes   int64
+	bufSince   time.Time
+	lastRecord time.Time
+	rejects    []dlq.Record
 	// undo is where each hour touched by the batch being processed stood
 	// before it, to take the batch back when its rejects cannot be sent.
 	undo []bufMark
@@ -195,6 +210,18 @@ type bufMark struct {
 	b     *hourBuf
 	n     int
 	bytes int64
+}
+
+// newClaimState starts partition p at offset next, with the highest
+// committed offset by hour and the partition's landing state.
+func newClaimState(l *Lander, sess sarama.ConsumerGroupSession, p int32, next int64,
+	committed map[schemas.Timestamp]int64, st partitionState) *claimState {
+	if committed == nil {
+		committed = map[schemas.Timestamp]int64{}
+	}
+	return &claimState{l: l, sess: sess, p: p, next: next, launched: next, committed: committed,
+		reached: schemas.Timestamp(st.Reached), hasReached: st.HasReached, dec: newDecoder(l.cfg.Catalog, l.cfg.limits()),
+		bufs: map[schemas.Timestamp]*hourBuf{}, lastRecord: l.cfg.Now(), lag: l.m.lag.Partition(p)}
 }
 
 // buf returns the buffer of hour h, remembering where it stood before
@@ -251,10 +278,15 @@ func (c *claimState) process(ctx context.Context, w *dlq.Writer, msgs []*sarama.
 	next := c.next
 	var (
 		consumed, skipped, bytes int64
-		lastH                    schemas.Timestamp
-		lastB                    *hourBuf
-		bufMax                   = c.bufMax
-		hasBufMax                = c.hasBufMax
+		// The hour of the last record, its committed offset and its
+		// buffer (nil until a record of it is buffered): records come in
+		// runs of one hour, so the maps are read once per run.
+		lastH               schemas.Timestamp
+		lastCommitted       int64
+		haveH, hasCommitted bool
+		lastB               *hourBuf
+		bufMax              = c.bufMax
+		hasBufMax           = c.hasBufMax
 	)
 	for _, m := range msgs {
 		if m.Offset < next {
@@ -267,13 +299,16 @@ func (c *claimState) process(ctx context.Context, w *dlq.Writer, msgs []*sarama.
 			c.rejects = append(c.rejects, r.Record(m.Topic, m.Partition, m.Offset, m.Key, m.Value))
 			continue
 		}
-		h := warehouse.HourStart(t)
-		if last, ok := c.committed[h]; ok && m.Offset <= last {
+		if h := warehouse.HourStart(t); !haveH || h != lastH {
+			lastH, haveH, lastB = h, true, nil
+			lastCommitted, hasCommitted = c.committed[h]
+		}
+		if hasCommitted && m.Offset <= lastCommitted {
 			skipped++ // already in a committed file
 			continue
 		}
-		if lastB == nil || h != lastH {
-			lastH, lastB = h, c.buf(h)
+		if lastB == nil {
+			lastB = c.buf(lastH)
 		}
 		if err := c.dec.appendTo(lastB.cols, m.Partition, m.Offset); err != nil {
 			c.rollback()
@@ -311,93 +346,5 @@ func (c *claimState) process(ctx context.Context, w *dlq.Writer, msgs []*sarama.
 	c.next = next
 	c.lastRecord = now
 	c.l.setPartition(c.p, func(pw *partWatermark) { pw.idle = false })
-	return nil
-}
-
-// tick rolls files that are old enough, moves the position past records
-// that left no file (DLQ'd or already committed), and tells whether the
-// partition is idle.
-func (c *claimState) tick(claim sarama.ConsumerGroupClaim) error {
-	cfg := &c.l.cfg
-	now := cfg.Now()
-	if (c.bufBytes > 0 && now.Sub(c.bufSince) >= cfg.RollAge) || (c.bufBytes == 0 && c.next != c.durable) {
-		if err := c.flush(); err != nil {
-			return err
-		}
-	}
-	hwm := claim.HighWaterMarkOffset()
-	if hwm > 0 {
-		// 0 until the first fetch: the lag set on assignment stands.
-		c.lag.Set(hwm, c.next)
-	}
-	idle := c.bufBytes == 0 && hwm <= c.next && now.Sub(c.lastRecord) >= cfg.IdleTimeout
-	c.l.setPartition(c.p, func(pw *partWatermark) { pw.idle = idle })
-	return nil
-}
-
-func (c *claimState) stop(claim sarama.ConsumerGroupClaim) error {
-	if err := c.flush(); err != nil {
-		c.l.log.Error("committing buffered records on stop", "partition", c.p, "err", err)
-		return err
-	}
-	return nil
-}
-
-// flush commits the buffered records: one file per hour (all written to
-// temp names and fsynced, then renamed, then each folder fsynced), then
-// the partition's position and reached event time, then the group offset. A crash in between leaves files whose
-// records the next run drops when it reads them again.
-func (c *claimState) flush() error {
-	if c.bufBytes == 0 && c.next == c.durable {
-		return nil
-	}
-	l := c.l
-	start := time.Now()
-	now := l.cfg.Now()
-	ingest := schemas.TimestampOf(now)
-	hours := make([]schemas.Timestamp, 0, len(c.bufs))
-	for h := range c.bufs {
-		hours = append(hours, h)
-	}
-	sort.Slice(hours, func(i, j int) bool { return hours[i] < hours[j] })
-	// One commit for every hour's file: written and fsynced
-	// concurrently, then renamed, then one fsync per hour folder.
-	files := make([]warehouse.AtomicFile, len(hours))
-	for i, h := range hours {
-		cols := c.bufs[h].cols
-		first, last := cols.Offset(0), cols.Offset(cols.Len()-1)
-		files[i] = warehouse.AtomicFile{
-			Path:  filepath.Join(hourDir(l.cfg.Warehouse, h), warehouse.PartName(c.p, first, last)),
-			Write: func(w io.Writer) error { return warehouse.WriteEventColumns(w, cols, ingest) },
-		}
-	}
-	sizes, err := warehouse.WriteFilesAtomic(files)
-	if err != nil {
-		return fmt.Errorf("landing partition %d: %w", c.p, err)
-	}
-	for i, h := range hours {
-		cols := c.bufs[h].cols
-		c.committed[h] = cols.Offset(cols.Len() - 1)
-		l.m.files.Inc()
-		l.m.rows.Add(float64(cols.Len()))
-		l.m.bytes.Add(float64(sizes[i]))
-	}
-	if c.hasBufMax && (!c.hasReached || c.bufMax > c.reached) {
-		c.reached, c.hasReached = c.bufMax, true
-	}
-	st := partitionState{Topic: l.cfg.Kafka.Topic, Partition: c.p, Next: c.next,
-		Reached: int64(c.reached), HasReached: c.hasReached, Written: now.UTC()}
-	if err := writePartitionState(l.cfg.Warehouse, st); err != nil {
-		return fmt.Errorf("landing partition %d: %w", c.p, err)
-	}
-	c.durable = c.next
-	c.sess.MarkOffset(l.cfg.Kafka.Topic, c.p, c.next, "")
-	c.l.setPartition(c.p, func(pw *partWatermark) { pw.reached, pw.hasReached = c.reached, c.hasReached })
-	l.noteWritten(hours)
-	for _, h := range hours {
-		c.release(h)
-	}
-	c.bufBytes, c.bufSince, c.hasBufMax = 0, time.Time{}, false
-	l.m.flushSeconds.Observe(time.Since(start).Seconds())
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/portrait-dev/portrait/internal/eventjson"
@@ -13,26 +14,40 @@ import (
 )
 
 // decoder turns records into rows of warehouse.EventColumns. Its fast
-// path runs eventjson's Scanner (the one scanner of flat JSON objects)
-// and converts its tokens straight into a typed row (no value boxed,
-// nothing allocated); it accepts only what
-// eventjson.Decoder accepts with the same values; every other record
-// (anything unusual, and every record to be rejected) goes through
-// eventjson.Decoder, which stays the one definition of what is valid and
-// why not. The differential test and fuzz target hold the two together.
+// path walks the JSON object once and converts each catalog field's value
+// as it meets it, straight into a typed row (no token list, no value
+// boxed, nothing allocated): integers are accumulated digit by digit,
+// strings are referenced in place. It accepts only plain records —
+// a flat object, every field of its type, no escapes, integers without
+// fraction or exponent — that eventjson.Decoder accepts with the same
+// values; every other record (anything unusual, and every record to be
+// rejected) goes through eventjson.Decoder, which stays the one
+// definition of what is valid and why not. The differential test and
+// fuzz target hold the two together.
 type decoder struct {
 	cat  *schemas.Catalog
 	lim  eventjson.Limits
 	ref  *eventjson.Decoder
-	scan *eventjson.Scanner
-	row  *warehouse.EventRow
-	ev   schemas.Event
-	fast bool // the last record went the fast path
+	name []string       // field names by index
+	idx  map[string]int // field index by name
+	seen []bool         // by field: met in the record being decoded
+	// keyRaw is the JSON text of the key field's value when it is an
+	// integer (the message key must be exactly that text).
+	keyRaw []byte
+	row    *warehouse.EventRow
+	ev     schemas.Event
+	fast   bool // the last record went the fast path
 }
 
 func newDecoder(cat *schemas.Catalog, lim eventjson.Limits) *decoder {
-	return &decoder{cat: cat, lim: lim, ref: eventjson.NewDecoder(cat, lim), scan: eventjson.NewScanner(cat),
-		row: warehouse.NewEventColumns(cat).NewRow()}
+	d := &decoder{cat: cat, lim: lim, ref: eventjson.NewDecoder(cat, lim),
+		name: make([]string, len(cat.Fields)), idx: make(map[string]int, len(cat.Fields)),
+		seen: make([]bool, len(cat.Fields)), row: warehouse.NewEventColumns(cat).NewRow()}
+	for i := range cat.Fields {
+		d.name[i] = cat.Fields[i].Name
+		d.idx[cat.Fields[i].Name] = i
+	}
+	return d
 }
 
 // decode decodes a record read at now; on success appendTo adds it.
@@ -59,73 +74,169 @@ func (d *decoder) appendTo(cols *warehouse.EventColumns, partition int32, offset
 }
 
 // decodeFast fills d.row; false means "ask the reference decoder".
-func (d *decoder) decodeFast(key, value []byte, now time.Time) bool {
-	if n := len(key) + len(value); d.lim.MaxRecordBytes > 0 && n > d.lim.MaxRecordBytes {
+func (d *decoder) decodeFast(key, v []byte, now time.Time) bool {
+	if n := len(key) + len(v); d.lim.MaxRecordBytes > 0 && n > d.lim.MaxRecordBytes {
 		return false
 	}
-	toks, ok := d.scan.Scan(value)
-	if !ok {
+	clear(d.seen)
+	i := skipWS(v, 0)
+	if i >= len(v) || v[i] != '{' {
 		return false
 	}
-	r := d.row
-	for i := range d.cat.Fields {
-		f := &d.cat.Fields[i]
-		t := toks[i]
-		b := t.Raw(value)
-		switch f.Type {
-		case schemas.TypeInt64:
-			if t.Kind != eventjson.KindNumber {
+	i = skipWS(v, i+1)
+	if i < len(v) && v[i] == '}' {
+		i++
+	} else {
+		next := 0 // fields usually come in catalog order: try this one first
+		for {
+			if i >= len(v) || v[i] != '"' {
 				return false
 			}
-			n, err := strconv.ParseInt(view(b), 10, 64)
-			if err != nil {
+			ks, ke, ok := scanString(v, i+1)
+			if !ok {
 				return false
 			}
-			r.Ints[i] = n
-		case schemas.TypeFloat64:
-			if t.Kind != eventjson.KindNumber {
+			i = skipWS(v, ke+1)
+			if i >= len(v) || v[i] != ':' {
 				return false
 			}
-			x, err := strconv.ParseFloat(view(b), 64)
-			if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+			i = skipWS(v, i+1)
+			name := view(v[ks:ke])
+			f := -1
+			if next < len(d.name) && d.name[next] == name {
+				f = next
+			} else if fi, ok := d.idx[name]; ok {
+				f = fi
+			}
+			if f >= 0 {
+				i, ok = d.field(f, v, i)
+				next = f + 1
+			} else {
+				i, ok = skipValue(v, i)
+			}
+			if !ok {
 				return false
 			}
-			r.Floats[i] = x
-		case schemas.TypeTimestamp:
-			if t.Kind != eventjson.KindNumber && t.Kind != eventjson.KindString {
+			i = skipWS(v, i)
+			if i >= len(v) {
 				return false
 			}
-			ts, err := schemas.ParseTimestamp(view(b), f.Format)
-			if err != nil {
+			if v[i] == '}' {
+				i++
+				break
+			}
+			if v[i] != ',' {
 				return false
 			}
-			r.Ints[i] = int64(ts)
-		case schemas.TypeBool:
-			switch t.Kind {
-			case eventjson.KindTrue:
-				r.Bools[i] = true
-			case eventjson.KindFalse:
-				r.Bools[i] = false
-			default:
-				return false
-			}
-		case schemas.TypeString:
-			if t.Kind != eventjson.KindString {
-				return false
-			}
-			if len(f.Enum) > 0 && !inEnum(f.Enum, b) {
-				return false
-			}
-			r.Strings[i] = b
-		default:
-			return false
+			i = skipWS(v, i+1)
 		}
 	}
+	if skipWS(v, i) != len(v) {
+		return false
+	}
+	for _, ok := range d.seen {
+		if !ok {
+			return false // missing: the reference names it
+		}
+	}
+	r := d.row
 	r.Time = schemas.Timestamp(r.Ints[d.cat.Time])
 	if !d.keyMatches(key) {
 		return false
 	}
 	return r.Time <= schemas.TimestampOf(now.Add(d.lim.ClockSkew))
+}
+
+// field converts the value at v[i] into field f of the row and returns
+// where it ends; ok is false for a value of another type or anything
+// unusual (the last of duplicate fields wins, as in the reference).
+func (d *decoder) field(f int, v []byte, i int) (end int, ok bool) {
+	if i >= len(v) {
+		return 0, false
+	}
+	r := d.row
+	fd := &d.cat.Fields[f]
+	switch fd.Type {
+	case schemas.TypeInt64:
+		n, e, ok := intAt(v, i)
+		if !ok {
+			return 0, false
+		}
+		r.Ints[f] = n
+		if f == d.cat.Key {
+			d.keyRaw = v[i:e]
+		}
+		end = e
+	case schemas.TypeFloat64:
+		e, ok := numberAt(v, i)
+		if !ok {
+			return 0, false
+		}
+		x, err := strconv.ParseFloat(view(v[i:e]), 64)
+		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+			return 0, false
+		}
+		r.Floats[f], end = x, e
+	case schemas.TypeTimestamp:
+		ts, e, ok := timestampAt(v, i, fd.Format)
+		if !ok {
+			return 0, false
+		}
+		r.Ints[f], end = int64(ts), e
+	case schemas.TypeBool:
+		switch {
+		case bytes.HasPrefix(v[i:], []byte("true")):
+			r.Bools[f], end = true, i+4
+		case bytes.HasPrefix(v[i:], []byte("false")):
+			r.Bools[f], end = false, i+5
+		default:
+			return 0, false
+		}
+	case schemas.TypeString:
+		if v[i] != '"' {
+			return 0, false
+		}
+		s, e, ok := scanString(v, i+1)
+		if !ok || (len(fd.Enum) > 0 && !inEnum(fd.Enum, v[s:e])) {
+			return 0, false
+		}
+		r.Strings[f], end = v[s:e], e+1
+	default:
+		return 0, false
+	}
+	d.seen[f] = true
+	return end, true
+}
+
+// timestampAt reads a timestamp written as a number or a string, as
+// schemas.ParseTimestamp does. A plain integer below 2⁵³ is exact as a
+// float64, and for those TimestampFromNumber is ParseTimestamp without
+// reading the text again.
+func timestampAt(v []byte, i int, f schemas.TimeFormat) (schemas.Timestamp, int, bool) {
+	var raw []byte
+	end := 0
+	if v[i] == '"' {
+		s, e, ok := scanString(v, i+1)
+		if !ok {
+			return 0, 0, false
+		}
+		raw, end = v[s:e], e+1
+	} else {
+		if n, e, ok := intAt(v, i); ok && n < 1<<53 && n > -1<<53 {
+			ts, err := schemas.TimestampFromNumber(float64(n), f)
+			return ts, e, err == nil
+		}
+		e, ok := numberAt(v, i)
+		if !ok {
+			return 0, 0, false
+		}
+		raw, end = v[i:e], e
+	}
+	ts, err := schemas.ParseTimestamp(view(raw), f)
+	if err != nil {
+		return 0, 0, false
+	}
+	return ts, end, true
 }
 
 func inEnum(enum []string, b []byte) bool {
@@ -143,11 +254,140 @@ func (d *decoder) keyMatches(key []byte) bool {
 	case schemas.TypeString:
 		return bytes.Equal(key, d.row.Strings[k])
 	case schemas.TypeInt64:
-		var buf [20]byte
-		return bytes.Equal(key, strconv.AppendInt(buf[:0], d.row.Ints[k], 10))
+		// intAt took only plain integers, whose text is their decimal
+		// form but for "-0" (the reference compares the key with "0").
+		return bytes.Equal(key, d.keyRaw) && string(d.keyRaw) != "-0"
 	}
 	return false
 }
 
 // view is b as a string without copying; it must not outlive b.
 func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+func skipWS(v []byte, i int) int {
+	for i < len(v) && (v[i] == ' ' || v[i] == '\t' || v[i] == '\n' || v[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue skips a string, number, true, false or null from i; ok is
+// false for nested values and whatever scanString or numberAt refuse.
+func skipValue(v []byte, i int) (end int, ok bool) {
+	if i >= len(v) {
+		return 0, false
+	}
+	switch c := v[i]; {
+	case c == '"':
+		_, e, ok := scanString(v, i+1)
+		return e + 1, ok
+	case c == '-' || (c >= '0' && c <= '9'):
+		return numberAt(v, i)
+	case bytes.HasPrefix(v[i:], []byte("true")), bytes.HasPrefix(v[i:], []byte("null")):
+		return i + 4, true
+	case bytes.HasPrefix(v[i:], []byte("false")):
+		return i + 5, true
+	}
+	return 0, false
+}
+
+// scanString finds the closing quote of a string whose text starts at i;
+// ok is false for escapes, control characters and invalid UTF-8.
+func scanString(v []byte, i int) (start, end int, ok bool) {
+	start = i
+	high := false
+	for ; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '"':
+			if high && !utf8.Valid(v[start:i]) {
+				return 0, 0, false
+			}
+			return start, i, true
+		case c == '\\' || c < 0x20:
+			return 0, 0, false
+		case c >= 0x80:
+			high = true
+		}
+	}
+	return 0, 0, false
+}
+
+// intAt reads the JSON number at i as an int64; ok is false unless it is
+// a plain integer (no fraction or exponent, no leading zero) that fits,
+// followed by a delimiter.
+func intAt(v []byte, i int) (n int64, end int, ok bool) {
+	neg := i < len(v) && v[i] == '-'
+	if neg {
+		i++
+	}
+	s := i
+	var u uint64
+	for i < len(v) && v[i] >= '0' && v[i] <= '9' && i-s < 19 {
+		u = u*10 + uint64(v[i]-'0')
+		i++
+	}
+	// 19 digits cannot overflow a uint64; a 20th digit is too many.
+	if i == s || (v[s] == '0' && i-s > 1) || !delimited(v, i) {
+		return 0, 0, false
+	}
+	switch {
+	case neg && u <= 1<<63:
+		return -int64(u), i, true // -1<<63 wraps to itself
+	case !neg && u <= math.MaxInt64:
+		return int64(u), i, true
+	}
+	return 0, 0, false
+}
+
+// numberAt checks the JSON number grammar from i and returns its end.
+func numberAt(v []byte, i int) (int, bool) {
+	if i < len(v) && v[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(v) && v[i] == '0':
+		i++
+	case i < len(v) && v[i] >= '1' && v[i] <= '9':
+		i, _ = digits(v, i)
+	default:
+		return 0, false
+	}
+	var ok bool
+	if i < len(v) && v[i] == '.' {
+		if i, ok = digits(v, i+1); !ok {
+			return 0, false
+		}
+	}
+	if i < len(v) && (v[i] == 'e' || v[i] == 'E') {
+		i++
+		if i < len(v) && (v[i] == '+' || v[i] == '-') {
+			i++
+		}
+		if i, ok = digits(v, i); !ok {
+			return 0, false
+		}
+	}
+	return i, delimited(v, i)
+}
+
+// delimited tells whether a number ending at i is followed by what may
+// follow a value (encoding/json rejects "1x").
+func delimited(v []byte, i int) bool {
+	if i == len(v) {
+		return true
+	}
+	switch v[i] {
+	case ' ', '\t', '\n', '\r', ',', '}':
+		return true
+	}
+	return false
+}
+
+// digits skips the digits from i; ok is false when there are none.
+func digits(v []byte, i int) (end int, ok bool) {
+	s := i
+	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+		i++
+	}
+	return i, i > s
+}

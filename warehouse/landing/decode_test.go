@@ -2,6 +2,8 @@ package landing
 
 import (
 	"bytes"
+	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,7 +29,7 @@ var decodeCases = []struct {
 	{"unknown unicode field", `{"user_id":1,"item_id":2,"category_id":3,"behavior":"pv","ts":1511568000,"名":"値"}`, true},
 	{"escaped key and value", `{"user_\u0069d":1,"item_id":2,"category_id":3,"behavior":"\u0070v","ts":1511544070}`, false},
 	{"duplicate key last wins", `{"user_id":1,"item_id":9,"item_id":2,"category_id":3,"behavior":"pv","ts":1511544070}`, true},
-	{"duplicate key bad first", `{"user_id":1,"item_id":"x","item_id":2,"category_id":3,"behavior":"pv","ts":1511544070}`, true},
+	{"duplicate key bad first", `{"user_id":1,"item_id":"x","item_id":2,"category_id":3,"behavior":"pv","ts":1511544070}`, false},
 	{"duplicate key bad last", `{"user_id":1,"item_id":2,"item_id":"x","category_id":3,"behavior":"pv","ts":1511544070}`, false},
 	{"rfc3339 time", `{"user_id":1,"item_id":2,"category_id":3,"behavior":"pv","ts":"2017-11-24T17:21:10Z"}`, true},
 	{"millis time", `{"user_id":1,"item_id":2,"category_id":3,"behavior":"pv","ts":1511544070123}`, true},
@@ -144,4 +146,118 @@ func BenchmarkDecode(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// typedCatalog has a field of every type, a string key and timestamps in
+// unix milliseconds.
+const typedCatalog = `
+name: typed
+events:
+  key: user
+  time: at
+  fields:
+    user: string
+    at: {type: timestamp, format: unix_ms}
+    n: int64
+    x: float64
+    ok: bool
+    kind: {type: string, enum: [a, b]}
+bucket: 1h
+tags:
+  events_1h: {agg: count, window: 1h}
+`
+
+// TestDecodeFieldTypes decodes records of every field type with key "u"
+// through the fast path and the reference: the same row or the same DLQ
+// reason ("" = accepted), and whether the fast path took it.
+func TestDecodeFieldTypes(t *testing.T) {
+	c, err := schemas.Parse([]byte(typedCatalog))
+	require.NoError(t, err)
+	lim := eventjson.Limits{MaxRecordBytes: 200, ClockSkew: time.Hour}
+	d := newDecoder(c, lim)
+	const ok = `{"user":"u","at":1577836800000,"n":-42,"x":2.5,"ok":true,"kind":"a"}`
+	for _, tc := range []struct {
+		name, value, reason string
+		fast                bool
+	}{
+		{"all types", ok, "", true},
+		{"false, zero, exponent float", `{"user":"u","at":0,"n":0,"x":-1.5e-3,"ok":false,"kind":"b"}`, "", true},
+		{"int float", `{"user":"u","at":1,"n":9223372036854775807,"x":3,"ok":true,"kind":"a"}`, "", true},
+		{"min int", `{"user":"u","at":-9223372036854775808,"n":-9223372036854775808,"x":0,"ok":true,"kind":"a"}`, "", true},
+		{"time as numeric string", `{"user":"u","at":"1000","n":1,"x":0,"ok":true,"kind":"a"}`, "", true},
+		{"rfc 3339 time for unix_ms", `{"user":"u","at":"2019-12-31T23:00:00Z","n":1,"x":0,"ok":true,"kind":"a"}`, "schema", false},
+		{"time as float", `{"user":"u","at":1.5e3,"n":1,"x":0,"ok":true,"kind":"a"}`, "", true},
+		{"time past 2^53", `{"user":"u","at":9007199254740993,"n":1,"x":0,"ok":true,"kind":"a"}`, "future", false},
+		{"unicode string key", `{"user":"ü","at":1,"n":1,"x":0,"ok":true,"kind":"a"}`, "key_mismatch", false},
+		{"null int", `{"user":"u","at":1,"n":null,"x":0,"ok":true,"kind":"a"}`, "schema", false},
+		{"null float", `{"user":"u","at":1,"n":1,"x":null,"ok":true,"kind":"a"}`, "schema", false},
+		{"null bool", `{"user":"u","at":1,"n":1,"x":0,"ok":null,"kind":"a"}`, "schema", false},
+		{"null string", `{"user":null,"at":1,"n":1,"x":0,"ok":true,"kind":"a"}`, "schema", false},
+		{"null time", `{"user":"u","at":null,"n":1,"x":0,"ok":true,"kind":"a"}`, "schema", false},
+		{"string for bool", `{"user":"u","at":1,"n":1,"x":0,"ok":"true","kind":"a"}`, "schema", false},
+		{"number for bool", `{"user":"u","at":1,"n":1,"x":0,"ok":1,"kind":"a"}`, "schema", false},
+		{"string for float", `{"user":"u","at":1,"n":1,"x":"2.5","ok":true,"kind":"a"}`, "schema", false},
+		{"number for string", `{"user":"u","at":1,"n":1,"x":0,"ok":true,"kind":1}`, "schema", false},
+		{"int overflow", `{"user":"u","at":1,"n":9223372036854775808,"x":0,"ok":true,"kind":"a"}`, "schema", false},
+		{"int fraction", `{"user":"u","at":1,"n":1.5,"x":0,"ok":true,"kind":"a"}`, "schema", false},
+		{"float overflow", `{"user":"u","at":1,"n":1,"x":1e999,"ok":true,"kind":"a"}`, "schema", false},
+		{"bad enum", `{"user":"u","at":1,"n":1,"x":0,"ok":true,"kind":"c"}`, "schema", false},
+		{"bad time string", `{"user":"u","at":"yesterday","n":1,"x":0,"ok":true,"kind":"a"}`, "schema", false},
+		{"missing bool", `{"user":"u","at":1,"n":1,"x":0,"kind":"a"}`, "schema", false},
+		{"wrong key", `{"user":"v","at":1,"n":1,"x":0,"ok":true,"kind":"a"}`, "key_mismatch", false},
+		{"future", `{"user":"u","at":1577844000001,"n":1,"x":0,"ok":true,"kind":"a"}`, "future", false},
+		{"too large", ok[:len(ok)-1] + `,"pad":"` + strings.Repeat("p", 200) + `"}`, "too_large", false},
+		{"truncated", ok[:len(ok)-1], "decode", false},
+		{"bool prefix", `{"user":"u","at":1,"n":1,"x":0,"ok":truex,"kind":"a"}`, "decode", false},
+		{"number then letter", `{"user":"u","at":1,"n":1x,"x":0,"ok":true,"kind":"a"}`, "decode", false},
+		{"nested unknown", `{"user":"u","at":1,"n":1,"x":0,"ok":true,"kind":"a","o":{}}`, "", false},
+		{"unknown scalars", `{"a":"s","b":-0.5e+7,"c":true,"d":false,"e":null,"user":"u","at":1,"n":1,"x":0,"ok":true,"kind":"a"}`, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, r := d.decode([]byte("u"), []byte(tc.value), decodeNow)
+			if tc.reason == "" {
+				require.Nil(t, r)
+			} else {
+				require.NotNil(t, r)
+				require.Equal(t, tc.reason, r.Reason)
+			}
+			require.Equal(t, tc.fast, d.fast, "fast path")
+			decodeBoth(t, c, d, lim, []byte("u"), []byte(tc.value))
+		})
+	}
+}
+
+func TestIntAt(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"0", 0, true}, {"-0", 0, true}, {"7,", 7, true}, {"-12}", -12, true}, {"123 ", 123, true},
+		{"9223372036854775807", math.MaxInt64, true}, {"-9223372036854775808", math.MinInt64, true},
+		{"9223372036854775808", 0, false}, {"-9223372036854775809", 0, false},
+		{"99999999999999999999", 0, false}, {"01", 0, false}, {"-", 0, false}, {"", 0, false},
+		{"1.0", 0, false}, {"1e3", 0, false}, {"1x", 0, false}, {"+1", 0, false},
+	} {
+		n, end, ok := intAt([]byte(tc.in), 0)
+		require.Equal(t, tc.ok, ok, tc.in)
+		if ok {
+			require.Equal(t, tc.want, n, tc.in)
+			require.Equal(t, len(strings.TrimRight(tc.in, ",} ")), end, tc.in)
+		}
+	}
+}
+
+// FuzzDecodeTyped is FuzzDecode over typedCatalog (every field type, a
+// string key).
+func FuzzDecodeTyped(f *testing.F) {
+	f.Add([]byte("u"), []byte(`{"user":"u","at":1577836800000,"n":-42,"x":2.5,"ok":true,"kind":"a"}`))
+	f.Add([]byte("u"), []byte(`{"kind":"b","ok":false,"x":-1e-3,"n":0,"at":"12","user":"u","z":[1]}`))
+	c, err := schemas.Parse([]byte(typedCatalog))
+	require.NoError(f, err)
+	lim := eventjson.Limits{MaxRecordBytes: 1 << 10, ClockSkew: time.Hour}
+	d := newDecoder(c, lim)
+	f.Fuzz(func(t *testing.T, key, value []byte) {
+		decodeBoth(t, c, d, lim, key, value)
+	})
 }

@@ -10,10 +10,10 @@
 // through internal/dlq, synchronously, before the position moves past
 // them) and buffers the good ones by event-time hour, column by column
 // (warehouse.EventColumns: typed slices, no boxed values; plain flat
-// records are decoded straight into them, everything else through
-// internal/eventjson, which defines what is valid). When the buffered
-// JSON reaches RollBytes or the oldest buffered record is RollAge old, it
-// commits: one file per hour,
+// records are decoded in one pass straight into them, everything else
+// through internal/eventjson, which defines what is valid). When the
+// buffered JSON reaches RollBytes or the oldest buffered record is
+// RollAge old, it commits: one file per hour,
 //
 //	<warehouse>/events/dt=YYYY-MM-DD/hour=HH/part-<p>-<first>-<last>.parquet
 //
@@ -25,7 +25,13 @@
 // warehouse.WriteEventColumns). Only then does the
 // partition's position (<warehouse>/_landing/partitions/<topic>-<p>.json:
 // next offset and newest event time landed) move, and after it the
-// group's committed offset (informational).
+// group's committed offset (informational). A commit is written by a
+// goroutine of its own while the partition decodes on into fresh buffers
+// (so Parquet writing overlaps decoding); a partition has at most one
+// commit in flight, so its commits stay in order, and at most twice
+// RollBytes buffered. What the partition knows of a commit (committed
+// offsets, event time reached, the hours to close) changes only once the
+// commit is durable; a partition is never idle with a commit in flight.
 //
 // # Exactly once
 //

@@ -102,18 +102,19 @@ func (l *Lander) Run(ctx context.Context) error {
 	return nil
 }
 
-// saramaConfig is the consumer configuration of the landing: large
-// fetches and a deep message channel, so that a ConsumeClaim batch is
-// thousands of records.
+// saramaConfig is the consumer configuration of the landing: the
+// configured fetch size (1 MiB per partition by default) and a message
+// channel of channelBuffer, so that a ConsumeClaim batch is up to a
+// thousand records. Larger fetches and deeper channels cost more CPU per
+// record, not less (measured with BenchmarkLand: 16 MiB fetches ≈20 %
+// more than 256 KiB–1 MiB): the records are decoded long after they
+// were fetched, out of cache, and the broker builds larger responses.
 func saramaConfig(kc kafka.Config) (*sarama.Config, error) {
 	sc, err := kc.Sarama()
 	if err != nil {
 		return nil, fmt.Errorf("landing kafka config: %w", err)
 	}
-	if sc.Consumer.Fetch.Default < 4<<20 {
-		sc.Consumer.Fetch.Default = 4 << 20
-	}
-	sc.ChannelBufferSize = maxBatch
+	sc.ChannelBufferSize = channelBuffer
 	return sc, nil
 }
 

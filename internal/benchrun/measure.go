@@ -49,6 +49,16 @@ func (r Result) PerSecond() float64 {
 	return float64(r.Items) / r.Wall.Seconds()
 }
 
+// PerCPUSecond is the items processed per CPU-second of this process:
+// the per-core throughput when the cores are not all busy, robust
+// against a shared machine (0 when the stage used no CPU here).
+func (r Result) PerCPUSecond() float64 {
+	if r.CPU <= 0 {
+		return 0
+	}
+	return float64(r.Items) / r.CPU.Seconds()
+}
+
 // CPUPerMillion is CPU seconds per million items.
 func (r Result) CPUPerMillion() float64 {
 	if r.Items == 0 {
@@ -119,15 +129,18 @@ func peakRSS() int64 {
 // PrintTable writes the results as an aligned text table.
 func PrintTable(w io.Writer, cores int, results []Result) {
 	fmt.Fprintf(w, "portrait bench — %d cores, %s/%s, %s\n\n", cores, runtime.GOOS, runtime.GOARCH, runtime.Version())
-	header := []string{"stage", "items", "unit", "wall s", "items/s", "per core/s", "CPU s/M", "p50", "p99", "peak MB", "target", "vs target"}
+	header := []string{"stage", "items", "unit", "wall s", "items/s", "per core/s", "per CPU-s", "CPU s/M", "p50", "p99", "peak MB", "target", "vs target", "CPU vs target"}
 	rows := [][]string{header}
 	for _, r := range results {
-		target, vs := "-", "-"
+		target, vs, cpuVs := "-", "-", "-"
 		perCore := r.PerSecond() / float64(max(cores, 1))
 		switch {
 		case r.Target > 0:
 			target = human(r.Target) + "/s/core"
 			vs = fmt.Sprintf("%.2fx", perCore/r.Target)
+			if r.CPU > 0 {
+				cpuVs = fmt.Sprintf("%.2fx", r.PerCPUSecond()/r.Target)
+			}
 		case r.TargetTotal > 0:
 			target = human(r.TargetTotal) + "/s"
 			vs = fmt.Sprintf("%.2fx", r.PerSecond()/r.TargetTotal)
@@ -136,14 +149,14 @@ func PrintTable(w io.Writer, cores int, results []Result) {
 		if len(r.Latencies) > 0 {
 			p50, p99 = r.Percentile(50).String(), r.Percentile(99).String()
 		}
-		cpu := fmt.Sprintf("%.2f", r.CPUPerMillion())
+		cpu, perCPU := fmt.Sprintf("%.2f", r.CPUPerMillion()), human(r.PerCPUSecond())
 		if r.CPU == 0 {
-			cpu = "-"
+			cpu, perCPU = "-", "-"
 		}
 		rows = append(rows, []string{
 			r.Stage, strconv.FormatInt(r.Items, 10), r.Unit, fmt.Sprintf("%.2f", r.Wall.Seconds()),
-			human(r.PerSecond()), human(perCore), cpu, p50, p99,
-			strconv.FormatInt(r.PeakRSS>>20, 10), target, vs,
+			human(r.PerSecond()), human(perCore), perCPU, cpu, p50, p99,
+			strconv.FormatInt(r.PeakRSS>>20, 10), target, vs, cpuVs,
 		})
 	}
 	widths := make([]int, len(header))

@@ -12,12 +12,13 @@
 // Limits.ClockSkew ahead of the clock.
 //
 // Decoding has a fast path for flat objects without escapes — one pass of
-// the [Scanner] over the bytes, no map, and enum values taken from boxed
+// the scanner over the bytes, no map, and enum values taken from boxed
 // copies made once per Decoder, so that only the other values are boxed —
 // and falls back to encoding/json for everything else; the fallback's
 // results and errors are the reference the fast path is tested (and
-// fuzzed) against. Typed decoders (the landing's) run the same Scanner and
-// hand every record they do not take to the Decoder.
+// fuzzed) against. Typed decoders of their own (the landing's, which writes
+// straight into column buffers) hand every record they do not take to the
+// Decoder, so that the DLQ reasons stay the same everywhere.
 package eventjson
 
 import (
@@ -67,7 +68,7 @@ type Limits struct {
 type Decoder struct {
 	cat  *schemas.Catalog
 	lim  Limits
-	scan *Scanner
+	scan *scanner
 	// enums are the values of each enum field, boxed once: an event's
 	// value is a copy of the interface, not a new allocation.
 	enums [][]any
@@ -77,7 +78,7 @@ type Decoder struct {
 
 // NewDecoder decodes events of catalog c.
 func NewDecoder(c *schemas.Catalog, lim Limits) *Decoder {
-	d := &Decoder{cat: c, lim: lim, scan: NewScanner(c), enums: make([][]any, len(c.Fields)),
+	d := &Decoder{cat: c, lim: lim, scan: newScanner(c), enums: make([][]any, len(c.Fields)),
 		obj: make(map[string]any, len(c.Fields)+4)}
 	for i := range c.Fields {
 		if f := &c.Fields[i]; f.Type == schemas.TypeString {
@@ -133,7 +134,7 @@ func (d *Decoder) decode(e *schemas.Event, key, value []byte) *Rejection {
 }
 
 // convertTokens converts the scanned tokens with ConvertJSON's semantics.
-func (d *Decoder) convertTokens(e *schemas.Event, toks []Token, value []byte) *Rejection {
+func (d *Decoder) convertTokens(e *schemas.Event, toks []token, value []byte) *Rejection {
 	for i := range d.cat.Fields {
 		f := &d.cat.Fields[i]
 		t := toks[i]
@@ -142,15 +143,15 @@ func (d *Decoder) convertTokens(e *schemas.Event, toks []Token, value []byte) *R
 			err error
 		)
 		switch t.Kind {
-		case KindMissing:
+		case kindMissing:
 			return reject(dlq.ReasonSchema, "field %s: missing", f.Name)
-		case KindNull:
+		case kindNull:
 			v, err = schemas.ConvertJSON(f, nil)
-		case KindTrue:
+		case kindTrue:
 			v, err = schemas.ConvertJSON(f, true)
-		case KindFalse:
+		case kindFalse:
 			v, err = schemas.ConvertJSON(f, false)
-		case KindNumber:
+		case kindNumber:
 			b := t.Raw(value)
 			switch f.Type {
 			case schemas.TypeInt64, schemas.TypeFloat64, schemas.TypeTimestamp:
@@ -158,7 +159,7 @@ func (d *Decoder) convertTokens(e *schemas.Event, toks []Token, value []byte) *R
 			default:
 				v, err = schemas.ConvertJSON(f, json.Number(string(b)))
 			}
-		case KindString:
+		case kindString:
 			b := t.Raw(value)
 			switch {
 			case f.Type == schemas.TypeString && len(f.Enum) > 0:

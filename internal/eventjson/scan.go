@@ -8,45 +8,43 @@ import (
 	"github.com/portrait-dev/portrait/schemas"
 )
 
-// Kind is the kind of JSON value a [Token] holds.
-type Kind uint8
+// kind is the kind of JSON value a token holds.
+type kind uint8
 
-// The kinds of [Token].
+// The kinds of token.
 const (
-	KindMissing Kind = iota // the object has no such field
-	KindString              // a string without escapes
-	KindNumber              // a number, checked against the JSON grammar
-	KindTrue
-	KindFalse
-	KindNull
+	kindMissing kind = iota // the object has no such field
+	kindString              // a string without escapes
+	kindNumber              // a number, checked against the JSON grammar
+	kindTrue
+	kindFalse
+	kindNull
 )
 
-// Token is the raw value of one catalog field in a scanned object.
-type Token struct {
-	Kind Kind
+// token is the raw value of one catalog field in a scanned object.
+type token struct {
+	Kind kind
 	// Start and End delimit the bytes of a string (without the quotes)
 	// or of a number in the scanned value; both are 0 for other kinds.
 	Start, End int
 }
 
 // Raw is the token's bytes in v, the value it was scanned from.
-func (t Token) Raw(v []byte) []byte { return v[t.Start:t.End] }
+func (t token) Raw(v []byte) []byte { return v[t.Start:t.End] }
 
-// Scanner is the single-pass scanner of flat JSON objects that every
-// decoder of events uses for its fast path: [Decoder] (which converts the
-// tokens to a [schemas.Event]) and any typed decoder (the landing's,
-// which writes them into column buffers). A Scanner is not safe for
-// concurrent use.
-type Scanner struct {
+// scanner is the single-pass scanner of flat JSON objects behind the
+// [Decoder]'s fast path, which converts its tokens to a [schemas.Event].
+// A scanner is not safe for concurrent use.
+type scanner struct {
 	names []string
 	index map[string]int
-	toks  []Token
+	toks  []token
 }
 
-// NewScanner scans objects for the fields of c.
-func NewScanner(c *schemas.Catalog) *Scanner {
-	s := &Scanner{names: make([]string, len(c.Fields)), index: make(map[string]int, len(c.Fields)),
-		toks: make([]Token, len(c.Fields))}
+// newScanner scans objects for the fields of c.
+func newScanner(c *schemas.Catalog) *scanner {
+	s := &scanner{names: make([]string, len(c.Fields)), index: make(map[string]int, len(c.Fields)),
+		toks: make([]token, len(c.Fields))}
 	for i := range c.Fields {
 		s.names[i] = c.Fields[i].Name
 		s.index[c.Fields[i].Name] = i
@@ -62,7 +60,7 @@ func NewScanner(c *schemas.Catalog) *Scanner {
 // would without help — escapes, nested values, invalid UTF-8 and every
 // syntax error — which the caller leaves to [Decoder]'s full decode, the
 // one judge of what is valid and why not.
-func (s *Scanner) Scan(v []byte) (toks []Token, ok bool) {
+func (s *scanner) Scan(v []byte) (toks []token, ok bool) {
 	clear(s.toks)
 	i := skipWS(v, 0)
 	if i >= len(v) || v[i] != '{' {
@@ -89,26 +87,26 @@ func (s *Scanner) Scan(v []byte) (toks []Token, ok bool) {
 			if i >= len(v) {
 				return nil, false
 			}
-			var t Token
+			var t token
 			switch c := v[i]; {
 			case c == '"':
 				vs, ve, ok := scanString(v, i+1)
 				if !ok {
 					return nil, false
 				}
-				t, i = Token{Kind: KindString, Start: vs, End: ve}, ve+1
+				t, i = token{Kind: kindString, Start: vs, End: ve}, ve+1
 			case c == '-' || (c >= '0' && c <= '9'):
 				e, ok := scanNumber(v, i)
 				if !ok {
 					return nil, false
 				}
-				t, i = Token{Kind: KindNumber, Start: i, End: e}, e
+				t, i = token{Kind: kindNumber, Start: i, End: e}, e
 			case c == 't' && bytes.HasPrefix(v[i:], []byte("true")):
-				t, i = Token{Kind: KindTrue}, i+4
+				t, i = token{Kind: kindTrue}, i+4
 			case c == 'f' && bytes.HasPrefix(v[i:], []byte("false")):
-				t, i = Token{Kind: KindFalse}, i+5
+				t, i = token{Kind: kindFalse}, i+5
 			case c == 'n' && bytes.HasPrefix(v[i:], []byte("null")):
-				t, i = Token{Kind: KindNull}, i+4
+				t, i = token{Kind: kindNull}, i+4
 			default:
 				return nil, false // nested object or array, or a syntax error
 			}

@@ -9,10 +9,10 @@ import (
 	"github.com/portrait-dev/portrait/schemas"
 )
 
-// TestScanner checks the tokens the Scanner gives the taobao fields
+// TestScanner checks the tokens the scanner gives the taobao fields
 // (user_id, item_id, category_id, behavior, ts), written as kind:raw.
 func TestScanner(t *testing.T) {
-	s := NewScanner(loadCatalog(t, "taobao"))
+	s := newScanner(loadCatalog(t, "taobao"))
 	for _, tc := range []struct {
 		name, value string
 		ok          bool
@@ -62,8 +62,8 @@ func TestScanner(t *testing.T) {
 	}
 }
 
-var kindNames = map[Kind]string{KindMissing: "missing", KindString: "string", KindNumber: "number",
-	KindTrue: "true", KindFalse: "false", KindNull: "null"}
+var kindNames = map[kind]string{kindMissing: "missing", kindString: "string", kindNumber: "number",
+	kindTrue: "true", kindFalse: "false", kindNull: "null"}
 
 // TestDecodeEnumNotAllocated checks that an enum value costs no
 // allocation on the fast path: of the taobao fields only the three ints

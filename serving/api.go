@@ -84,6 +84,17 @@ func (c *Config) Validate() error {
 type metrics struct {
 	duration *prometheus.HistogramVec
 	requests *prometheus.CounterVec
+	// series are the endpoints' series, resolved at start: resolving
+	// labels on every request (hashing and validating them) cost more
+	// than the rest of the request's bookkeeping.
+	series map[string]*endpointSeries
+}
+
+// endpointSeries are one endpoint's duration histogram and request
+// counters by status code.
+type endpointSeries struct {
+	duration prometheus.Observer
+	codes    map[int]prometheus.Counter
 }
 
 // lookupCodes are the HTTP status codes each lookup endpoint answers
@@ -96,11 +107,13 @@ var lookupCodes = map[string][]int{
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := newMetricVecs(reg)
+	m.series = make(map[string]*endpointSeries, len(lookupCodes))
 	for endpoint, codes := range lookupCodes {
-		m.duration.WithLabelValues(endpoint)
+		s := &endpointSeries{duration: m.duration.WithLabelValues(endpoint), codes: make(map[int]prometheus.Counter, len(codes))}
 		for _, code := range codes {
-			m.requests.WithLabelValues(endpoint, strconv.Itoa(code))
+			s.codes[code] = m.requests.WithLabelValues(endpoint, strconv.Itoa(code))
 		}
+		m.series[endpoint] = s
 	}
 	return m
 }
@@ -195,8 +208,13 @@ func (a *api) auth(next http.Handler) http.Handler {
 }
 
 func (a *api) observe(endpoint string, start time.Time, code int) {
-	a.m.duration.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
-	a.m.requests.WithLabelValues(endpoint, strconv.Itoa(code)).Inc()
+	s := a.m.series[endpoint]
+	s.duration.Observe(time.Since(start).Seconds())
+	if c := s.codes[code]; c != nil {
+		c.Inc()
+	} else { // a code not created at start
+		a.m.requests.WithLabelValues(endpoint, strconv.Itoa(code)).Inc()
+	}
 }
 
 func (a *api) get(w http.ResponseWriter, r *http.Request) {

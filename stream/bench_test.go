@@ -2,9 +2,12 @@ package stream
 
 import (
 	"flag"
+	"log/slog"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	rtmetrics "runtime/metrics"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"syscall"
@@ -24,6 +27,8 @@ import (
 var (
 	benchUsers  = flag.Int("bench.users", 20_000, "users in BenchmarkEndToEnd and BenchmarkLookupUnderIngest (the targets are for 1M)")
 	benchEvents = flag.Int("bench.events", 200_000, "events in BenchmarkEndToEnd and BenchmarkLookupUnderIngest (2M with 1M users)")
+	benchGC     = flag.Int("bench.gcpercent", DefaultGCPercent, "GOGC of the benchmarks (0: the runtime's, from the GOGC variable); the default is a deployment's")
+	benchHeap   = flag.String("bench.heapprofile", "", "write a heap profile of the live state to this file once BenchmarkEndToEnd applied every event")
 )
 
 // cpuTime is the process's user plus system CPU time so far.
@@ -43,6 +48,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	c := loadCatalog(b, "taobao")
 	kc := kafkatest.StartBroker(b, testTopic, 4)
 	count, _ := prefill(b, c, kc)
+	setGC(b)
 	b.ResetTimer()
 	var total, cpu time.Duration
 	var gc gcUsage
@@ -56,8 +62,11 @@ func BenchmarkEndToEnd(b *testing.B) {
 		in.waitApplied(b, int64(count))
 		total += time.Since(start)
 		cpu += cpuTime(b) - cpu0
-		gc.stop()
 		b.StopTimer()
+		gc.stop()
+		if *benchHeap != "" {
+			writeHeapProfile(b, *benchHeap)
+		}
 		in.close(b)
 		b.StartTimer()
 	}
@@ -65,6 +74,29 @@ func BenchmarkEndToEnd(b *testing.B) {
 	b.ReportMetric(n/total.Seconds(), "events/s")
 	b.ReportMetric(n/cpu.Seconds(), "events/cpu-s")
 	gc.report(b)
+}
+
+// setGC sets the garbage collector as -bench.gcpercent says for the rest
+// of the benchmark.
+func setGC(b *testing.B) {
+	restore, err := GC{Percent: *benchGC}.Apply(slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(restore)
+}
+
+// writeHeapProfile writes the profile of the live heap to file.
+func writeHeapProfile(b *testing.B, file string) {
+	runtime.GC()
+	f, err := os.Create(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // prefill produces the benchmark's events (taobao catalog, -bench.users
@@ -93,19 +125,19 @@ func prefill(b *testing.B, c *schemas.Catalog, kc kafka.Config) (int, []any) {
 
 // gcUsage sums the garbage collector's share of the process CPU (the
 // runtime's estimate) over the timed spans, and keeps the largest live
-// heap seen at their ends.
+// heap (bytes and objects) measured by a full collection after each.
 type gcUsage struct {
-	gcCPU, allCPU, heap float64
-	samples             []rtmetrics.Sample
+	gcCPU, allCPU float64
+	heap, objects uint64
+	samples       []rtmetrics.Sample
 }
 
 func (g *gcUsage) read() (gc, all float64) {
 	if g.samples == nil {
 		g.samples = []rtmetrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/total:cpu-seconds"},
-			{Name: "/gc/heap/live:bytes"}}
+			{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/objects:objects"}}
 	}
 	rtmetrics.Read(g.samples)
-	g.heap = max(g.heap, float64(g.samples[2].Value.Uint64()))
 	return g.samples[0].Value.Float64(), g.samples[1].Value.Float64()
 }
 
@@ -115,17 +147,24 @@ func (g *gcUsage) start() {
 	g.allCPU -= all
 }
 
+// stop ends a timed span. It collects garbage to measure the live heap:
+// call it with the timer stopped, before the state is released.
 func (g *gcUsage) stop() {
 	gc, all := g.read()
 	g.gcCPU += gc
 	g.allCPU += all
+	runtime.GC()
+	g.read()
+	g.heap = max(g.heap, g.samples[2].Value.Uint64())
+	g.objects = max(g.objects, g.samples[3].Value.Uint64())
 }
 
 func (g *gcUsage) report(b *testing.B) {
 	if g.allCPU > 0 {
 		b.ReportMetric(g.gcCPU/g.allCPU, "gc-cpu-share")
 	}
-	b.ReportMetric(g.heap/(1<<20), "live-heap-MB")
+	b.ReportMetric(float64(g.heap)/(1<<20), "live-heap-MB")
+	b.ReportMetric(float64(g.objects), "heap-objects")
 }
 
 // BenchmarkLookupUnderIngest looks users up at a fixed rate (20k/s, open
@@ -138,6 +177,7 @@ func BenchmarkLookupUnderIngest(b *testing.B) {
 	c := loadCatalog(b, "taobao")
 	kc := kafkatest.StartBroker(b, testTopic, 4)
 	count, keys := prefill(b, c, kc)
+	setGC(b)
 	b.ResetTimer()
 	var lat []time.Duration
 	var found, total int
@@ -200,8 +240,8 @@ func BenchmarkLookupUnderIngest(b *testing.B) {
 		in.waitApplied(b, int64(count))
 		close(stop)
 		wg.Wait()
-		gc.stop()
 		b.StopTimer()
+		gc.stop()
 		in.close(b)
 		b.StartTimer()
 	}

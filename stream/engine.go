@@ -79,14 +79,8 @@ type partition struct {
 	// wmu serializes the partition's writers (apply, checkpoint).
 	wmu   sync.Mutex
 	mu    sync.RWMutex // guards users
-	users map[any]*entry
+	users userMap
 	dirty []*entry // under wmu
-}
-
-type entry struct {
-	mu    sync.Mutex
-	u     *incremental.User
-	dirty bool
 }
 
 func newEngine(x *incremental.Executor, store *state.Store, m *metrics) *engine {
@@ -105,7 +99,7 @@ func (g *engine) load(p int32) (int64, error) {
 		return next, nil
 	}
 	g.mu.RUnlock()
-	part := &partition{id: p, next: -1, hwm: -1, users: map[any]*entry{}}
+	part := &partition{id: p, next: -1, hwm: -1, users: newUserMap()}
 	pos, ok, err := g.store.Partition(p)
 	if err != nil {
 		return 0, err
@@ -121,12 +115,12 @@ func (g *engine) load(p int32) (int64, error) {
 			if err != nil {
 				return fmt.Errorf("partition %d: %w", p, err)
 			}
-			cur = &entry{u: g.x.NewUser(key)}
+			cur = newEntry(key)
 			curKey = append(curKey[:0], k...)
-			part.users[key] = cur
+			part.users.put(key, cur)
 		}
-		if err := g.x.DecodePart(cur.u, name, v); err != nil {
-			return fmt.Errorf("partition %d user %v: %w", p, cur.u.Key, err)
+		if err := g.x.DecodePart(&cur.u, name, v); err != nil {
+			return fmt.Errorf("partition %d user %v: %w", p, cur.u.Key(), err)
 		}
 		return nil
 	})
@@ -231,20 +225,20 @@ func (g *engine) applyLocked(p int32, events []schemas.Event, next int64, skewCa
 			wm = t
 		}
 		key := e.Values[g.cat.Key]
-		en := part.users[key] // wmu: no other writer
+		en := part.users.get(key) // wmu: no other writer
 		isNew := en == nil
 		if isNew {
-			en = &entry{u: g.newUser(key)}
+			en = g.newEntry(key)
 		}
 		en.mu.Lock()
-		o := g.x.Apply(en.u, e, g.x.KeepFrom(wm))
+		o := g.x.Apply(&en.u, e, g.x.KeepFrom(wm))
 		en.mu.Unlock()
 		switch o {
 		case incremental.Applied:
 			applied++
 			if isNew {
 				part.mu.Lock()
-				part.users[key] = en
+				part.users.put(key, en)
 				part.mu.Unlock()
 			}
 			if !en.dirty {
@@ -400,8 +394,8 @@ func (g *engine) takePartition(cp *state.Checkpoint, part *partition, sweep bool
 	g.mu.Unlock()
 	users := part.dirty
 	if sweep {
-		users = make([]*entry, 0, len(part.users))
-		for _, en := range part.users {
+		users = make([]*entry, 0, part.users.len())
+		for en := range part.users.all {
 			users = append(users, en)
 		}
 	}
@@ -411,19 +405,19 @@ func (g *engine) takePartition(cp *state.Checkpoint, part *partition, sweep bool
 	encoded := 0
 	for _, en := range users {
 		en.mu.Lock()
-		changed := g.x.Evict(en.u, keepFrom)
+		changed := g.x.Evict(&en.u, keepFrom)
 		empty := en.u.Empty()
 		if changed || en.dirty {
 			start := len(arena)
 			var err error
-			arena, err = state.EncodeKey(arena, g.keyType, en.u.Key)
+			arena, err = state.EncodeKey(arena, g.keyType, en.u.Key())
 			if err != nil {
 				en.mu.Unlock()
 				g.ckArena = arena
 				return 0, fmt.Errorf("encoding checkpoint: %w", err)
 			}
 			k := arena[start:len(arena):len(arena)]
-			g.x.Flush(en.u, &arena, func(name, value []byte) {
+			g.x.Flush(&en.u, &arena, func(name, value []byte) {
 				cp.Users = append(cp.Users, state.UserRecord{Partition: p, Key: k, Part: name, Value: value})
 			})
 			encoded++
@@ -432,7 +426,7 @@ func (g *engine) takePartition(cp *state.Checkpoint, part *partition, sweep bool
 		en.dirty = false
 		if empty {
 			part.mu.Lock()
-			delete(part.users, en.u.Key)
+			part.users.delete(en.u.Key())
 			part.mu.Unlock()
 		}
 	}
@@ -450,7 +444,7 @@ func (g *engine) updateGauges() {
 	n := 0
 	for _, part := range g.parts {
 		part.mu.RLock()
-		n += len(part.users)
+		n += part.users.len()
 		part.mu.RUnlock()
 	}
 	g.m.users.Set(float64(n))
@@ -493,7 +487,7 @@ func (g *engine) find(key any) (*entry, *partition) {
 	}
 	for _, part := range g.parts {
 		part.mu.RLock()
-		en := part.users[k]
+		en := part.users.get(k)
 		part.mu.RUnlock()
 		if en != nil {
 			return en, part
@@ -513,7 +507,7 @@ func (g *engine) lookup(key any) (schemas.Profile, bool) {
 	}
 	en.mu.Lock()
 	defer en.mu.Unlock()
-	return g.x.Profile(en.u, asOf)
+	return g.x.Profile(&en.u, asOf)
 }
 
 // asOf returns the profile of key as of the bucket boundary t.
@@ -534,7 +528,7 @@ func (g *engine) asOf(key any, t schemas.Timestamp) (schemas.Profile, bool, erro
 	}
 	en.mu.Lock()
 	defer en.mu.Unlock()
-	p, ok := g.x.Profile(en.u, t)
+	p, ok := g.x.Profile(&en.u, t)
 	return p, ok, nil
 }
 
@@ -549,9 +543,9 @@ func (g *engine) profilesAsOf(t schemas.Timestamp) ([]schemas.Profile, error) {
 			return nil, fmt.Errorf("partition %d: %w: %s (kept from %s)", part.id, ErrNotCovered, t, g.x.KeepFrom(part.wm))
 		}
 		part.mu.RLock()
-		for _, en := range part.users {
+		for en := range part.users.all {
 			en.mu.Lock()
-			p, ok := g.x.Profile(en.u, t)
+			p, ok := g.x.Profile(&en.u, t)
 			en.mu.Unlock()
 			if ok {
 				out = append(out, p)

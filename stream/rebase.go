@@ -8,7 +8,6 @@ import (
 
 	"github.com/portrait-dev/portrait/batch"
 	"github.com/portrait-dev/portrait/schemas"
-	"github.com/portrait-dev/portrait/stream/incremental"
 	"github.com/portrait-dev/portrait/warehouse"
 )
 
@@ -119,9 +118,9 @@ func (s *Speed) RebaseOn(ctx context.Context, root string, c schemas.Timestamp) 
 	r := &rebaseState{cutoff: c, written: snapshotWritten(root, c), base: base}
 	n := 0
 	for _, part := range parts {
-		for _, en := range part.users {
+		for en := range part.users.all {
 			en.mu.Lock()
-			g.x.Rebase(en.u, c, base[en.u.Key])
+			g.x.Rebase(&en.u, c, base[en.u.Key()])
 			en.mu.Unlock()
 			if !en.dirty {
 				en.dirty = true
@@ -179,13 +178,13 @@ func (s *Speed) readBase(root string, c schemas.Timestamp) (map[any][]schemas.Pa
 	return out, nil
 }
 
-// newUser is a new user, resting on the snapshot base when there is one.
-func (g *engine) newUser(key any) *incremental.User {
-	u := g.x.NewUser(key)
+// newEntry is a new user, resting on the snapshot base when there is one.
+func (g *engine) newEntry(key any) *entry {
+	en := newEntry(key)
 	if r := g.rebase.Load(); r != nil {
-		g.x.Rebase(u, r.cutoff, r.base[key])
+		g.x.Rebase(&en.u, r.cutoff, r.base[key])
 	}
-	return u
+	return en
 }
 
 // rebaseLoaded rebases the users of a partition just read from the store
@@ -200,11 +199,11 @@ func (g *engine) rebaseLoaded(part *partition) int {
 		return 0 // the snapshot is older than what the partition keeps: its own base is better
 	}
 	n := 0
-	for _, en := range part.users {
+	for en := range part.users.all {
 		if en.u.BaseFrom() >= r.cutoff {
 			continue
 		}
-		g.x.Rebase(en.u, r.cutoff, r.base[en.u.Key])
+		g.x.Rebase(&en.u, r.cutoff, r.base[en.u.Key()])
 		en.dirty = true
 		part.dirty = append(part.dirty, en)
 		n++
@@ -244,7 +243,7 @@ func (g *engine) appendBaseOnly(out []schemas.Profile, asOf schemas.Timestamp) [
 		held := false
 		for _, part := range g.parts {
 			part.mu.RLock()
-			held = part.users[k] != nil
+			held = part.users.get(k) != nil
 			part.mu.RUnlock()
 			if held {
 				break

@@ -73,7 +73,7 @@ func (s *Speed) RebuildUsers(ctx context.Context, root string, snapshot schemas.
 		var part *partition
 		var en *entry
 		for _, pt := range parts {
-			if e := pt.users[k]; e != nil { // gate: no other writer
+			if e := pt.users.get(k); e != nil { // gate: no other writer
 				part, en = pt, e
 				break
 			}
@@ -119,13 +119,13 @@ func (s *Speed) RebuildUsers(ctx context.Context, root string, snapshot schemas.
 			if u.Empty() {
 				continue
 			}
-			en = &entry{u: u}
+			en = &entry{u: *u}
 			part.mu.Lock()
-			part.users[k] = en
+			part.users.put(k, en)
 			part.mu.Unlock()
 		} else {
 			en.mu.Lock()
-			g.x.Replace(en.u, u)
+			g.x.Replace(&en.u, u)
 			en.mu.Unlock()
 		}
 		if !en.dirty {

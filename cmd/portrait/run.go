@@ -148,6 +148,11 @@ func runSystem(ctx context.Context, cfg config.Config, forceEmbedded bool, logge
 	if err != nil {
 		return err
 	}
+	restoreGC, err := cfg.GC().Apply(logger)
+	if err != nil {
+		return err
+	}
+	defer restoreGC()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 

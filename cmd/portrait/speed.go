@@ -26,6 +26,7 @@ func newSpeedCmd() *cobra.Command {
 		cfg    stream.Config
 		cf     *consumerFlags
 		opts   speedServeOptions
+		gc     = stream.DefaultGC()
 	)
 	cmd := &cobra.Command{
 		Use:   "speed --catalog C (--brokers B | --embedded-kafka[=ADDR]) --state DIR [--listen ADDR]",
@@ -48,6 +49,11 @@ process (portrait reconcile --api). SIGTERM or SIGINT checkpoints and stops.`,
 			}
 			cfg.Catalog = c
 			defer b.Close()
+			restoreGC, err := gc.Apply(logger)
+			if err != nil {
+				return err
+			}
+			defer restoreGC()
 			return runSpeed(ctx, cfg, listen, opts, logger)
 		},
 	}
@@ -59,6 +65,8 @@ process (portrait reconcile --api). SIGTERM or SIGINT checkpoints and stops.`,
 	f.StringVar(&opts.token, "token", os.Getenv("PORTRAIT_API_TOKEN"), "bearer token for the API; enables the admin endpoints with --warehouse (default $PORTRAIT_API_TOKEN)")
 	f.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", stream.DefaultCheckpointInterval, "how often state and offsets are synced")
 	f.DurationVar(&cfg.Grace, "grace", stream.DefaultGrace, "how long buckets are kept beyond the longest window (also the allowed lateness)")
+	f.IntVar(&gc.Percent, "gc-percent", gc.Percent, "garbage collector target (GOGC) of the process; 0: the runtime's, -1: off (needs --memory-limit-mb); see speed.gc_percent in portrait.example.yaml")
+	f.Int64Var(&gc.MemoryLimitMB, "memory-limit-mb", gc.MemoryLimitMB, "soft memory limit of the process in MiB (GOMEMLIMIT); 0: the runtime's")
 	return cmd
 }
 

@@ -78,6 +78,10 @@ type Speed struct {
 	SweepInterval      time.Duration `yaml:"sweep_interval"`
 	SessionTimeout     time.Duration `yaml:"session_timeout"`
 	RebalanceTimeout   time.Duration `yaml:"rebalance_timeout"`
+	// GCPercent and MemoryLimitMB tune the process's garbage collector
+	// (stream.GC).
+	GCPercent     int   `yaml:"gc_percent"`
+	MemoryLimitMB int64 `yaml:"memory_limit_mb"`
 }
 
 // Landing configures the landing (landing.Config).
@@ -154,6 +158,7 @@ func Default() Config {
 			SweepInterval:      stream.DefaultSweepInterval,
 			SessionTimeout:     10 * time.Second,
 			RebalanceTimeout:   60 * time.Second,
+			GCPercent:          stream.DefaultGCPercent,
 		},
 		Landing: Landing{
 			Group:            landing.DefaultGroup,
@@ -259,6 +264,9 @@ func (c *Config) Validate() error {
 	if err := validateSpeed(cc.StreamConfig(nil)); err != nil {
 		return fmt.Errorf("speed.%w", err)
 	}
+	if err := c.GC().Validate(); err != nil {
+		return fmt.Errorf("speed.%w", err)
+	}
 	if c.Landing.Group == "" {
 		return errors.New("landing.group: required")
 	}
@@ -339,6 +347,12 @@ func (c *Config) StreamConfig(cat *schemas.Catalog) stream.Config {
 		ConsumerTuning: kafka.ConsumerTuning{MaxRecordBytes: s.MaxRecordBytes, ClockSkew: s.ClockSkew,
 			SessionTimeout: s.SessionTimeout, RebalanceTimeout: s.RebalanceTimeout},
 	}
+}
+
+// GC is the garbage collector setting of the process (speed.gc_percent,
+// speed.memory_limit_mb).
+func (c *Config) GC() stream.GC {
+	return stream.GC{Percent: c.Speed.GCPercent, MemoryLimitMB: c.Speed.MemoryLimitMB}
 }
 
 // LandingConfig is the landing's config for catalog cat (without

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/portrait-dev/portrait/stream"
 )
 
 var update = flag.Bool("update", false, "rewrite portrait.example.yaml")
@@ -40,6 +42,8 @@ kafka:
   brokers: [k1:9092, k2:9092]
 speed:
   grace: 2h
+  gc_percent: 400
+  memory_limit_mb: 4096
 jobs:
   recompute: {schedule: "@every 5m", retries: 0}
   compact: {enabled: false}
@@ -58,6 +62,9 @@ jobs:
 	sc := c.StreamConfig(nil)
 	require.Equal(t, "portrait-speed", sc.Kafka.Group)
 	require.Equal(t, 2*time.Hour, sc.Grace)
+	require.Equal(t, stream.GC{Percent: 400, MemoryLimitMB: 4096}, c.GC())
+	d := Default()
+	require.Equal(t, stream.DefaultGC(), d.GC(), "a deployment gets the speed layer's default")
 	lc := c.LandingConfig(nil)
 	require.Equal(t, "portrait-landing", lc.Kafka.Group)
 	require.Equal(t, c.Warehouse, lc.Warehouse)
@@ -78,6 +85,8 @@ func TestBadConfigs(t *testing.T) {
 		{"bad clickhouse", "clickhouse: 'clickhouse://h:99999/db'\n", "clickhouse: parsing clickhouse DSN: clickhouse addr \"h:99999\": bad port \"99999\""},
 		{"speed negative grace", "speed:\n  grace: -1h\n", "speed.grace: -1h0m0s is negative"},
 		{"speed no state", "speed:\n  state_dir: ''\n", "speed.state_dir: required"},
+		{"speed gc off", "speed:\n  gc_percent: -1\n", "speed.gc_percent: negative (collector off) needs memory_limit_mb"},
+		{"speed memory limit", "speed:\n  memory_limit_mb: -5\n", "speed.memory_limit_mb: -5 is negative"},
 		{"landing roll age", "landing:\n  roll_age: -1s\n", "landing.roll_age: -1s must be positive"},
 		{"api listen", "api:\n  listen: ''\n", "api.listen: required"},
 		{"api token", "api:\n  token: 'a b'\n", "api.token: must not contain white space"},
@@ -106,6 +115,8 @@ func TestApplyEnv(t *testing.T) {
 		"PORTRAIT_API_TOKEN":       "secret",
 		"PORTRAIT_CLICKHOUSE":      "127.0.0.1:19000",
 		"PORTRAIT_SPEED_STATE_DIR": "/s",
+
+		"PORTRAIT_SPEED_MEMORY_LIMIT_MB": "3000",
 	}
 	c := Default()
 	require.NoError(t, c.ApplyEnv(func(k string) string { return env[k] }))
@@ -119,6 +130,7 @@ func TestApplyEnv(t *testing.T) {
 	require.Equal(t, "90d", c.Retention.Keep)
 	require.Equal(t, "secret", c.API.Token)
 	require.Equal(t, "/s", c.Speed.StateDir)
+	require.Equal(t, int64(3000), c.Speed.MemoryLimitMB)
 
 	c = Default()
 	err := c.ApplyEnv(func(k string) string {

@@ -25,14 +25,15 @@ func (x *Executor) LifetimeTags() []int {
 func (x *Executor) Rebase(u *User, from schemas.Timestamp, base []schemas.Partial) {
 	u.baseFrom = from
 	u.rebased, u.baseDirty = true, true
+	u.baseNum, u.baseSide = nil, nil
 	if len(x.life) == 0 || base == nil {
-		u.base = nil
 		return
 	}
-	u.base = make([]partial, len(x.slots))
+	u.baseNum = make([]partial, len(x.slots))
+	ub := u.base()
 	for j, s := range x.life {
 		b := &base[j]
-		p := &u.base[s]
+		p := &ub.num[s]
 		switch agg := x.slots[s].agg; agg {
 		case schemas.AggCountDistinct, schemas.AggMode:
 			for k, v := range b.Values {
@@ -40,12 +41,12 @@ func (x *Executor) Rebase(u *User, from schemas.Timestamp, base []schemas.Partia
 				if agg == schemas.AggMode && k < len(b.Counts) {
 					n = b.Counts[k]
 				}
-				p.addCount(agg, x.slots[s].typ, v, n)
+				ub.addCount(s, agg, x.slots[s].typ, v, n)
 			}
 		default:
 			p.n, p.i, p.f = b.N, b.Int, b.Float
 			if b.N > 0 && b.Value != nil {
-				p.set(x.slots[s].typ, b.Value)
+				ub.set(s, x.slots[s].typ, b.Value)
 			}
 			p.t, p.p, p.o = int64(b.Time), b.Partition, b.Offset
 		}
@@ -66,7 +67,7 @@ func (x *Executor) flushRebase(u *User, a []byte, emit func(part, value []byte))
 		emit(a[ns+1:len(a):len(a)], nil)
 		return a
 	}
-	if u.base == nil {
+	if !u.hasBase() {
 		ns := len(a)
 		a = append(a, partBase)
 		emit(a[ns:len(a):len(a)], nil)

@@ -14,23 +14,24 @@ import (
 // basePartials turns an evicted user's base into the form a snapshot
 // state stores.
 func basePartials(x *Executor, u *User) []schemas.Partial {
-	if u.base == nil {
+	if !u.hasBase() {
 		return nil
 	}
 	out := make([]schemas.Partial, len(x.life))
+	base := u.base()
 	for j, s := range x.life {
-		p := &u.base[s]
+		p := &base.num[s]
 		typ := x.slots[s].typ
 		b := schemas.Partial{N: p.n, Int: p.i, Float: p.f, Time: schemas.Timestamp(p.t), Partition: p.p, Offset: p.o}
 		switch agg := x.slots[s].agg; agg {
 		case schemas.AggMin, schemas.AggMax, schemas.AggFirst, schemas.AggLast:
 			b.Int = 0
 			if p.n > 0 {
-				b.Value = p.value(typ)
+				b.Value = base.value(s, typ)
 			}
 		case schemas.AggCountDistinct, schemas.AggMode:
 			b = schemas.Partial{}
-			p.counts(typ, func(v any, n int64) { b.Values, b.Counts = append(b.Values, v), append(b.Counts, n) })
+			base.counts(s, typ, func(v any, n int64) { b.Values, b.Counts = append(b.Values, v), append(b.Counts, n) })
 		}
 		out[j] = b
 	}
@@ -54,7 +55,7 @@ func flushDecode(t *testing.T, x *Executor, u *User, st map[string][]byte) *User
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	dec := x.NewUser(u.Key)
+	dec := x.NewUser(u.Key())
 	for _, n := range names {
 		require.NoError(t, x.DecodePart(dec, []byte(n), st[n]), "part %x", n)
 	}

@@ -46,13 +46,14 @@ func (x *Executor) Flush(u *User, arena *[]byte, emit func(part, value []byte)) 
 		emit(a[ns:len(a):len(a)], nil)
 	}
 	u.dropped = u.dropped[:0]
-	if u.baseDirty && u.base != nil {
+	if u.baseDirty && u.hasBase() {
 		ns := len(a)
 		a = append(a, partBase)
 		vs := len(a)
 		a = binary.AppendUvarint(a, codecVersion)
+		base := u.base()
 		for _, s := range x.life {
-			a = x.appendPartial(a, s, &u.base[s])
+			a = x.appendPartial(a, s, &base)
 		}
 		emit(a[ns:vs:vs], a[vs:len(a):len(a)])
 	}
@@ -69,7 +70,7 @@ func (x *Executor) Flush(u *User, arena *[]byte, emit func(part, value []byte)) 
 		ns := len(a)
 		a = appendBucketName(a, b.start)
 		vs := len(a)
-		a = x.appendBucket(a, u, b)
+		a = x.appendBucket(a, u, i)
 		emit(a[ns:vs:vs], a[vs:len(a):len(a)])
 	}
 	*arena = a
@@ -80,11 +81,13 @@ func appendBucketName(dst []byte, start schemas.Timestamp) []byte {
 	return binary.BigEndian.AppendUint64(dst, uint64(start)^(1<<63))
 }
 
-func (x *Executor) appendBucket(dst []byte, u *User, b *bucket) []byte {
+// appendBucket appends the encoding of u's bucket i.
+func (x *Executor) appendBucket(dst []byte, u *User, i int) []byte {
+	b, parts := &u.buckets[i], x.parts(u, i)
 	dst = binary.AppendUvarint(dst, codecVersion)
 	dst = binary.AppendUvarint(dst, uint64(b.events))
-	for i := range x.slots {
-		dst = x.appendPartial(dst, i, &b.parts[i])
+	for s := range x.slots {
+		dst = x.appendPartial(dst, s, &parts)
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(b.ids)))
 	if len(b.ids) > 0 {
@@ -97,9 +100,11 @@ func (x *Executor) appendBucket(dst []byte, u *User, b *bucket) []byte {
 	return dst
 }
 
-func (x *Executor) appendPartial(dst []byte, s int, p *partial) []byte {
+// appendPartial appends slot s of ps.
+func (x *Executor) appendPartial(dst []byte, s int, ps *partials) []byte {
 	typ := x.slots[s].typ
-	switch x.slots[s].agg {
+	p := &ps.num[s]
+	switch agg := x.slots[s].agg; agg {
 	case schemas.AggCount:
 		dst = binary.AppendUvarint(dst, uint64(p.n))
 	case schemas.AggSum, schemas.AggAvg:
@@ -112,27 +117,73 @@ func (x *Executor) appendPartial(dst []byte, s int, p *partial) []byte {
 	case schemas.AggMin, schemas.AggMax:
 		dst = binary.AppendUvarint(dst, uint64(p.n))
 		if p.n > 0 {
-			dst = appendValue(dst, typ, p.value(typ))
+			dst = appendValue(dst, typ, ps.value(s, typ))
 		}
 	case schemas.AggFirst, schemas.AggLast:
 		dst = binary.AppendUvarint(dst, uint64(p.n))
 		if p.n > 0 {
-			dst = appendValue(dst, typ, p.value(typ))
+			dst = appendValue(dst, typ, ps.value(s, typ))
 			dst = binary.AppendVarint(dst, p.t)
 			dst = binary.AppendVarint(dst, int64(p.p))
 			dst = binary.AppendVarint(dst, p.o)
 		}
-	case schemas.AggCountDistinct:
-		dst = binary.AppendUvarint(dst, uint64(p.distinct()))
-		p.counts(typ, func(v any, _ int64) { dst = appendValue(dst, typ, v) })
-	case schemas.AggMode:
-		dst = binary.AppendUvarint(dst, uint64(p.distinct()))
-		p.counts(typ, func(v any, n int64) {
-			dst = appendValue(dst, typ, v)
-			dst = binary.AppendUvarint(dst, uint64(n))
-		})
+	case schemas.AggCountDistinct, schemas.AggMode:
+		dst = binary.AppendUvarint(dst, uint64(ps.distinct(s)))
+		dst = appendCounts(dst, agg, typ, ps, s)
 	}
 	return dst
+}
+
+// appendCounts appends the values of count_distinct or mode slot s of ps,
+// each followed by its count for mode, without boxing them.
+func appendCounts(dst []byte, agg schemas.Agg, typ schemas.Type, ps *partials, s int) []byte {
+	one := func(dst []byte, n int64) []byte {
+		if agg == schemas.AggMode {
+			dst = binary.AppendUvarint(dst, uint64(n))
+		}
+		return dst
+	}
+	if sd := ps.peek(s); sd != nil {
+		switch {
+		case sd.bits != nil:
+			for b, n := range sd.bits {
+				dst = one(appendBits(dst, typ, b), n)
+			}
+			return dst
+		case sd.strs != nil:
+			for v, n := range sd.strs {
+				dst = one(appendString(dst, v), n)
+			}
+			return dst
+		}
+	}
+	p := &ps.num[s]
+	switch {
+	case p.n == 0:
+		return dst
+	case typ == schemas.TypeString:
+		return one(appendString(dst, (*ps.side)[s].s), p.n)
+	}
+	return one(appendBits(dst, typ, p.i), p.n)
+}
+
+// appendBits appends the value of non-string type t whose bits are b,
+// as appendValue does.
+func appendBits(dst []byte, t schemas.Type, b int64) []byte {
+	switch t {
+	case schemas.TypeInt64, schemas.TypeTimestamp:
+		return binary.AppendVarint(dst, b)
+	case schemas.TypeFloat64:
+		return binary.LittleEndian.AppendUint64(dst, uint64(b))
+	case schemas.TypeBool:
+		return append(dst, byte(b))
+	}
+	panic(fmt.Sprintf("incremental: cannot encode type %s as bits", t))
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
 }
 
 func appendValue(dst []byte, t schemas.Type, v any) []byte {
@@ -144,9 +195,7 @@ func appendValue(dst []byte, t schemas.Type, v any) []byte {
 	case schemas.TypeFloat64:
 		return binary.LittleEndian.AppendUint64(dst, math.Float64bits(v.(float64)))
 	case schemas.TypeString:
-		s := v.(string)
-		dst = binary.AppendUvarint(dst, uint64(len(s)))
-		return append(dst, s...)
+		return appendString(dst, v.(string))
 	case schemas.TypeBool:
 		if v.(bool) {
 			return append(dst, 1)
@@ -243,23 +292,24 @@ func (x *Executor) DecodePart(u *User, name, data []byte) error {
 	}
 	switch {
 	case len(name) == 1 && name[0] == partBase:
-		if u.base != nil {
+		if u.hasBase() {
 			return fmt.Errorf("%w: lifetime base twice", errCorrupt)
 		}
-		base := make([]partial, len(x.slots))
+		base := newPartials(len(x.slots))
 		for _, s := range x.life {
-			x.readPartial(r, s, &base[s])
+			x.readPartial(r, s, &base)
 		}
 		if err := r.end(); err != nil {
 			return fmt.Errorf("lifetime base: %w", err)
 		}
-		u.base = base
+		u.baseNum, u.baseSide = base.num, *base.side
 	case len(name) == 9 && name[0] == partBucket:
 		start := schemas.Timestamp(binary.BigEndian.Uint64(name[1:]) ^ (1 << 63))
-		b := &bucket{start: start, parts: make([]partial, len(x.slots))}
+		b := &bucket{start: start}
+		parts := newPartials(len(x.slots))
 		b.events = int64(r.uvarint("bucket events"))
 		for i := range x.slots {
-			x.readPartial(r, i, &b.parts[i])
+			x.readPartial(r, i, &parts)
 		}
 		if ni := r.count("id count"); ni > 0 {
 			if x.cat.ID < 0 {
@@ -286,7 +336,9 @@ func (x *Executor) DecodePart(u *User, name, data []byte) error {
 		if n := len(u.buckets); n > 0 && u.buckets[n-1].start >= start {
 			return fmt.Errorf("%w: bucket %s after bucket %s", errCorrupt, start, u.buckets[n-1].start)
 		}
+		b.side = *parts.side
 		u.buckets = append(u.buckets, *b)
+		u.num = append(u.num, parts.num...)
 	case len(name) == 1 && name[0] == partBaseFrom:
 		u.baseFrom = schemas.Timestamp(r.varint("base from"))
 		if err := r.end(); err != nil {
@@ -309,8 +361,10 @@ func (r *reader) end() error {
 	return nil
 }
 
-func (x *Executor) readPartial(r *reader, s int, p *partial) {
+// readPartial reads slot s into ps.
+func (x *Executor) readPartial(r *reader, s int, ps *partials) {
 	typ := x.slots[s].typ
+	p := &ps.num[s]
 	switch x.slots[s].agg {
 	case schemas.AggCount:
 		p.n = int64(r.uvarint("count"))
@@ -324,12 +378,12 @@ func (x *Executor) readPartial(r *reader, s int, p *partial) {
 	case schemas.AggMin, schemas.AggMax:
 		p.n = int64(r.uvarint("min/max n"))
 		if p.n > 0 {
-			p.set(typ, r.value(typ))
+			ps.set(s, typ, r.value(typ))
 		}
 	case schemas.AggFirst, schemas.AggLast:
 		p.n = int64(r.uvarint("first/last n"))
 		if p.n > 0 {
-			p.set(typ, r.value(typ))
+			ps.set(s, typ, r.value(typ))
 			p.t = r.varint("order time")
 			p.p = int32(r.varint("order partition"))
 			p.o = r.varint("order offset")
@@ -353,7 +407,7 @@ func (x *Executor) readPartial(r *reader, s int, p *partial) {
 				r.fail("mode count")
 				return
 			}
-			p.addCount(agg, typ, v, c)
+			ps.addCount(s, agg, typ, v, c)
 		}
 	}
 }

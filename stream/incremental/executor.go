@@ -19,6 +19,7 @@ package incremental
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/portrait-dev/portrait/schemas"
@@ -144,13 +145,24 @@ func (x *Executor) Covers(keepFrom, asOf schemas.Timestamp) bool {
 // User is one entity's incremental state. It is not safe for concurrent
 // use.
 type User struct {
-	Key any
+	// The entity key, an int64 (ikey) or a string (skey, with str), kept
+	// unboxed: a boxed int64 is one more heap object per user.
+	ikey int64
+	skey string
+	str  bool
 	// buckets in ascending start order (values: one allocation less per
 	// new bucket; a *bucket is valid until the next insert).
 	buckets []bucket
-	// base holds the lifetime slots' partials over evicted buckets (nil
-	// when nothing was evicted or the catalog has no lifetime tag).
-	base []partial
+	// num holds the partials of every bucket, one per slot, bucket after
+	// bucket in the buckets' order (see parts): one pointer-free
+	// allocation per user rather than one per bucket, which the garbage
+	// collector marks without scanning.
+	num []partial
+	// baseNum and baseSide are the lifetime base: the lifetime slots'
+	// partials over evicted buckets (baseNum nil when nothing was evicted
+	// or the catalog has no lifetime tag), see base.
+	baseNum  []partial
+	baseSide []side
 	// ids maps the event ids seen to their event time (id catalogs only).
 	ids map[any]schemas.Timestamp
 	// baseFrom is set when base came from a batch snapshot (Rebase): base
@@ -168,18 +180,59 @@ type User struct {
 type bucket struct {
 	start  schemas.Timestamp
 	events int64
-	parts  []partial
+	// side holds the sides of the bucket's partials (nil until one is
+	// needed, see partials).
+	side []side
 	// ids are the event ids applied to the bucket (id catalogs only).
 	ids []any
 	// dirty: changed since the last Flush.
 	dirty bool
 }
 
-// NewUser returns an empty user.
-func (x *Executor) NewUser(key any) *User { return &User{Key: key} }
+// NewUser returns an empty user with key, an int64 or a string (the
+// key field's types).
+func (x *Executor) NewUser(key any) *User {
+	u := &User{}
+	u.SetKey(key)
+	return u
+}
+
+// SetKey sets the key of an empty user (one held by value), an int64 or
+// a string.
+func (u *User) SetKey(key any) {
+	switch k := key.(type) {
+	case int64:
+		u.ikey = k
+	case string:
+		u.skey, u.str = k, true
+	default:
+		panic(fmt.Sprintf("incremental: user key of type %T", key))
+	}
+}
+
+// Key is u's key (boxed anew by each call).
+func (u *User) Key() any {
+	if u.str {
+		return u.skey
+	}
+	return u.ikey
+}
 
 // Empty reports whether the user holds no state at all.
-func (u *User) Empty() bool { return len(u.buckets) == 0 && u.base == nil }
+func (u *User) Empty() bool { return len(u.buckets) == 0 && !u.hasBase() }
+
+// hasBase reports whether u has a lifetime base.
+func (u *User) hasBase() bool { return u.baseNum != nil }
+
+// base is the view of u's lifetime base.
+func (u *User) base() partials { return partials{num: u.baseNum, side: &u.baseSide} }
+
+// parts is the view of the partials of u's bucket i, valid until a
+// bucket is inserted or evicted.
+func (x *Executor) parts(u *User, i int) partials {
+	n := len(x.slots)
+	return partials{num: u.num[i*n : (i+1)*n : (i+1)*n], side: &u.buckets[i].side}
+}
 
 // Apply folds e into u unless it is older than keepFrom (Late) or repeats
 // an id already applied (Duplicate). Values must be validated.
@@ -197,7 +250,8 @@ func (x *Executor) Apply(u *User, e *schemas.Event, keepFrom schemas.Timestamp) 
 		}
 		u.ids[id] = e.Time
 	}
-	b := x.bucketFor(u, x.cat.BucketStart(e.Time))
+	bi := x.bucketFor(u, x.cat.BucketStart(e.Time))
+	b, parts := &u.buckets[bi], x.parts(u, bi)
 	if x.cat.ID >= 0 {
 		b.ids = append(b.ids, e.Values[x.cat.ID])
 	}
@@ -228,25 +282,29 @@ func (x *Executor) Apply(u *User, e *schemas.Event, keepFrom schemas.Timestamp) 
 		if s.of >= 0 {
 			v = e.Values[s.of]
 		}
-		b.parts[i].add(s.agg, s.typ, v, e)
+		parts.add(i, s, v, e)
 	}
 	return Applied
 }
 
-// bucketFor finds or inserts the bucket starting at start.
-func (x *Executor) bucketFor(u *User, start schemas.Timestamp) *bucket {
+// bucketFor finds or inserts the bucket starting at start and returns its
+// index.
+func (x *Executor) bucketFor(u *User, start schemas.Timestamp) int {
 	n := len(u.buckets)
 	i := n
 	for i > 0 && u.buckets[i-1].start >= start {
 		if u.buckets[i-1].start == start {
-			return &u.buckets[i-1]
+			return i - 1
 		}
 		i--
 	}
-	u.buckets = append(u.buckets, bucket{})
-	copy(u.buckets[i+1:], u.buckets[i:n])
-	u.buckets[i] = bucket{start: start, parts: make([]partial, len(x.slots))}
-	return &u.buckets[i]
+	u.buckets = slices.Insert(u.buckets, i, bucket{start: start})
+	s := len(x.slots)
+	at := i * s
+	u.num = slices.Grow(u.num, s)[:len(u.num)+s]
+	copy(u.num[at+s:], u.num[at:])
+	clear(u.num[at : at+s])
+	return i
 }
 
 // Evict folds the buckets before keepFrom into the lifetime base and
@@ -258,11 +316,12 @@ func (x *Executor) Evict(u *User, keepFrom schemas.Timestamp) bool {
 	for k < len(u.buckets) && u.buckets[k].start < keepFrom {
 		b := &u.buckets[k]
 		if len(x.life) > 0 && b.start >= u.baseFrom { // before baseFrom: in the base already
-			if u.base == nil {
-				u.base = make([]partial, len(x.slots))
+			if !u.hasBase() {
+				u.baseNum = make([]partial, len(x.slots))
 			}
+			base, parts := u.base(), x.parts(u, k)
 			for _, s := range x.life {
-				u.base[s].merge(x.slots[s].agg, x.slots[s].typ, &b.parts[s])
+				base.merge(s, &x.slots[s], &parts)
 			}
 			u.baseDirty = true
 		}
@@ -278,6 +337,12 @@ func (x *Executor) Evict(u *User, keepFrom schemas.Timestamp) bool {
 	n := copy(u.buckets, u.buckets[k:])
 	clear(u.buckets[n:]) // let the dropped buckets go
 	u.buckets = u.buckets[:n]
+	s := len(x.slots)
+	copy(u.num, u.num[k*s:])
+	u.num = u.num[:n*s]
+	if n == 0 { // a quiet user keeps no arrays
+		u.buckets, u.num = nil, nil
+	}
 	return true
 }
 
@@ -286,7 +351,7 @@ func (x *Executor) Evict(u *User, keepFrom schemas.Timestamp) bool {
 // a lifetime tag, else some event within the longest window before asOf.
 func (x *Executor) Present(u *User, asOf schemas.Timestamp) bool {
 	if len(x.life) > 0 {
-		return u.base != nil || (len(u.buckets) > 0 && u.buckets[0].start < asOf)
+		return u.hasBase() || (len(u.buckets) > 0 && u.buckets[0].start < asOf)
 	}
 	from := asOf - schemas.Timestamp(x.longest)
 	for i := range u.buckets {
@@ -307,16 +372,25 @@ func (x *Executor) Values(dst []any, u *User, asOf schemas.Timestamp) []any {
 	}
 	dst = dst[:n]
 	clear(dst)
-	var acc partial
+	// Each slot folds into its own, fresh, partial of acc (on the stack
+	// for most catalogs: a lookup allocates only its result).
+	var accNum [16]partial
+	var accSide []side
+	acc := partials{side: &accSide}
+	if len(x.slots) <= len(accNum) {
+		acc.num = accNum[:len(x.slots)]
+	} else {
+		acc.num = make([]partial, len(x.slots))
+	}
 	for i := range x.slots {
 		s := &x.slots[i]
-		acc = partial{}
 		from := schemas.Timestamp(-1 << 62)
 		if s.window > 0 {
 			from = asOf - schemas.Timestamp(s.window)
 		} else {
-			if u.base != nil {
-				acc.merge(s.agg, s.typ, &u.base[i])
+			if u.hasBase() {
+				base := u.base()
+				acc.merge(i, s, &base)
 			}
 			from = max(from, u.baseFrom) // the base covers what is before
 		}
@@ -328,9 +402,10 @@ func (x *Executor) Values(dst []any, u *User, asOf schemas.Timestamp) []any {
 			if b.start >= asOf {
 				break
 			}
-			acc.merge(s.agg, s.typ, &b.parts[i])
+			parts := x.parts(u, j)
+			acc.merge(i, s, &parts)
 		}
-		dst[s.tag.Index] = acc.result(s.tag, s.typ)
+		dst[s.tag.Index] = acc.result(i, s)
 	}
 	for _, i := range x.cat.RuleOrder {
 		dst[i] = x.cat.Tags[i].Rule.Eval(dst)
@@ -344,5 +419,5 @@ func (x *Executor) Profile(u *User, asOf schemas.Timestamp) (schemas.Profile, bo
 	if !x.Present(u, asOf) {
 		return schemas.Profile{}, false
 	}
-	return schemas.Profile{Key: u.Key, Values: x.Values(nil, u, asOf)}, true
+	return schemas.Profile{Key: u.Key(), Values: x.Values(nil, u, asOf)}, true
 }

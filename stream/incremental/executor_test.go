@@ -84,7 +84,7 @@ func (h *harness) checkpoint(t *testing.T) {
 		}
 		require.Equal(t, len(u.buckets), len(dec.buckets), "user %v buckets", key)
 		require.Equal(t, len(u.ids), len(dec.ids), "user %v ids", key)
-		require.Equal(t, u.base == nil, dec.base == nil, "user %v base", key)
+		require.Equal(t, u.hasBase(), dec.hasBase(), "user %v base", key)
 		h.users[key] = dec
 	}
 }
@@ -355,4 +355,18 @@ func TestFlushWritesOnlyChangedParts(t *testing.T) {
 		want = append(want, op{partBase, false})
 	}
 	require.Equal(t, want, flush(), "eviction deletes the bucket and rewrites the base")
+}
+
+// TestUserKey: keys are kept unboxed and come back with their type.
+func TestUserKey(t *testing.T) {
+	x, err := New(schemas.MustLoad("../../schemas/catalogs/taobao.yaml"), 0)
+	require.NoError(t, err)
+	for _, key := range []any{int64(0), int64(-7), int64(1) << 40, "", "user-1"} {
+		u := x.NewUser(key)
+		require.Equal(t, key, u.Key())
+		var v User
+		v.SetKey(key)
+		require.Equal(t, key, v.Key())
+	}
+	require.Panics(t, func() { x.NewUser(3.5) })
 }

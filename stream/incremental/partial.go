@@ -6,44 +6,80 @@ import (
 	"github.com/portrait-dev/portrait/schemas"
 )
 
-// partial is the mergeable partial aggregate of one tag over one bucket
-// (or over the lifetime base). Which fields are used depends on the
-// aggregate:
+// partial is the numeric part of the mergeable partial aggregate of one
+// tag over one bucket (or over the lifetime base). Which fields are used
+// depends on the aggregate:
 //
 //	count           n
 //	sum, avg        n, i (int64 fields, exact) or f (float64 fields)
 //	min, max        n, the value
 //	first, last     n, the value and its order key (t, p, o)
-//	count_distinct  m (value → 1)
-//	mode            m (value → count)
+//	count_distinct  the values (n is 1 for the inline value)
+//	mode            the values and their counts
 //
-// The value is kept without a heap pointer for every type but string:
-// int64, timestamp, float64 and bool values live as bits in i (unused by
-// those aggregates otherwise), strings in v. At a million users most
-// partials hold a value, and boxed values would be millions of small
-// heap objects for the garbage collector to mark.
+// partial holds no pointer, so the arrays of partials (most of the speed
+// layer's memory at a million users) are not scanned by the garbage
+// collector. Values of every type but string live as bits in i (unused
+// by those aggregates otherwise); what needs a pointer — string values
+// and the maps of count_distinct and mode — lives in a side (see
+// partials), which most buckets never make.
 //
-// count_distinct and mode keep a single value inline, without a map: m
-// nil and n > 0 means one value, seen n times (n is 1 for
+// count_distinct and mode keep a single value inline, without a map:
+// no map and n > 0 means one value, seen n times (n is 1 for
 // count_distinct). The map is made when a second value arrives, and then
-// holds every value, boxed (n and the inline value unused). Most buckets
-// of most users see one value, so this saves two allocations per new
-// bucket.
+// holds every value (n and the inline value unused). Most buckets of
+// most users see one value, so this saves the side and the map.
 type partial struct {
 	n int64
 	i int64
 	f float64
-	v any
 	t int64
 	o int64
 	p int32
-	m map[any]int64
 }
 
-// inBits reports whether values of type t are kept as bits in i.
-func inBits(t schemas.Type) bool { return t != schemas.TypeString }
+// side is the part of a partial that needs pointers: the string value
+// (string fields' min, max, first, last and inline count_distinct or
+// mode value), or the count_distinct or mode map, keyed by the value's
+// bits (bits) or by the string (strs). Keying by bits keeps the map's
+// storage free of pointers too.
+type side struct {
+	s    string
+	bits map[int64]int64
+	strs map[string]int64
+}
 
-// bitsOf is the bits of a value of a type inBits accepts.
+// partials is a view of one bucket's (or the lifetime base's) partials,
+// one per slot, and of their sides: *side is nil until some slot needs
+// one, then made for all slots where side points (the bucket's or the
+// base's field).
+type partials struct {
+	num  []partial
+	side *[]side
+}
+
+// newPartials is a fresh set of partials with its own sides.
+func newPartials(slots int) partials {
+	return partials{num: make([]partial, slots), side: new([]side)}
+}
+
+// sideAt is slot i's side, made on first use.
+func (x *partials) sideAt(i int) *side {
+	if *x.side == nil {
+		*x.side = make([]side, len(x.num))
+	}
+	return &(*x.side)[i]
+}
+
+// peek is slot i's side, or nil when there is none.
+func (x *partials) peek(i int) *side {
+	if *x.side == nil {
+		return nil
+	}
+	return &(*x.side)[i]
+}
+
+// bitsOf is the bits of a value of a non-string type.
 func bitsOf(v any) int64 {
 	switch x := v.(type) {
 	case int64:
@@ -61,7 +97,16 @@ func bitsOf(v any) int64 {
 	panic("incremental: value of a string or unknown type kept as bits")
 }
 
-// fromBits is the value of type t whose bits are b.
+// keyBits is the bits of a value as count_distinct and mode tell values
+// apart: like bitsOf, but 0 and -0 are one key (as for Go's map keys).
+func keyBits(v any) int64 {
+	if f, ok := v.(float64); ok && f == 0 {
+		return 0
+	}
+	return bitsOf(v)
+}
+
+// fromBits is the value of non-string type t whose bits are b.
 func fromBits(t schemas.Type, b int64) any {
 	switch t {
 	case schemas.TypeInt64:
@@ -76,7 +121,7 @@ func fromBits(t schemas.Type, b int64) any {
 	panic("incremental: bits of type " + t.String())
 }
 
-// compareBits orders the bits of two values of type t like
+// compareBits orders the bits of two values of non-string type t like
 // schemas.Compare orders the values.
 func compareBits(t schemas.Type, a, b int64) int {
 	if t == schemas.TypeFloat64 {
@@ -98,49 +143,57 @@ func compareBits(t schemas.Type, a, b int64) int {
 	return 0
 }
 
-// value is the partial's value of type t.
-func (x *partial) value(t schemas.Type) any {
-	if inBits(t) {
-		return fromBits(t, x.i)
-	}
-	return x.v
-}
-
-// set makes v (of type t) the partial's value.
-func (x *partial) set(t schemas.Type, v any) {
-	if inBits(t) {
-		x.i = bitsOf(v)
-	} else {
-		x.v = v
-	}
-}
-
-// compare orders v (of type t) against the partial's value.
-func (x *partial) compare(t schemas.Type, v any) int {
-	if inBits(t) {
-		return compareBits(t, bitsOf(v), x.i)
-	}
-	return schemas.Compare(v, x.v)
-}
-
-// compareWith orders y's value against x's (both of type t).
-func (x *partial) compareWith(t schemas.Type, y *partial) int {
-	if inBits(t) {
-		return compareBits(t, y.i, x.i)
-	}
-	return schemas.Compare(y.v, x.v)
-}
-
-// holds reports whether the partial's value (of type t) equals v, as the
-// map of count_distinct and mode tells keys apart.
-func (x *partial) holds(t schemas.Type, v any) bool {
+func compareStrings(a, b string) int {
 	switch {
-	case t == schemas.TypeFloat64: // as floats: 0 and -0 are one key
-		return math.Float64frombits(uint64(x.i)) == v.(float64)
-	case inBits(t):
-		return x.i == bitsOf(v)
+	case a < b:
+		return -1
+	case a > b:
+		return 1
 	}
-	return x.v == v
+	return 0
+}
+
+// value is slot i's value, of type t (min, max, first, last, or the
+// inline count_distinct or mode value).
+func (x *partials) value(i int, t schemas.Type) any {
+	if t == schemas.TypeString {
+		return (*x.side)[i].s
+	}
+	return fromBits(t, x.num[i].i)
+}
+
+// set makes v (of type t) slot i's value.
+func (x *partials) set(i int, t schemas.Type, v any) {
+	if t == schemas.TypeString {
+		x.sideAt(i).s = v.(string)
+	} else {
+		x.num[i].i = bitsOf(v)
+	}
+}
+
+// compare orders v (of type t) against slot i's value.
+func (x *partials) compare(i int, t schemas.Type, v any) int {
+	if t == schemas.TypeString {
+		return compareStrings(v.(string), (*x.side)[i].s)
+	}
+	return compareBits(t, bitsOf(v), x.num[i].i)
+}
+
+// compareWith orders y's value of slot i against x's (both of type t).
+func (x *partials) compareWith(i int, t schemas.Type, y *partials) int {
+	if t == schemas.TypeString {
+		return compareStrings((*y.side)[i].s, (*x.side)[i].s)
+	}
+	return compareBits(t, y.num[i].i, x.num[i].i)
+}
+
+// takeValue makes y's value of slot i (of type t) x's.
+func (x *partials) takeValue(i int, t schemas.Type, y *partials) {
+	if t == schemas.TypeString {
+		x.sideAt(i).s = (*y.side)[i].s
+	} else {
+		x.num[i].i = y.num[i].i
+	}
 }
 
 // before reports whether the order key (t, p, o) orders before x's.
@@ -154,175 +207,255 @@ func (x *partial) before(t int64, p int32, o int64) bool {
 	return x.o < o
 }
 
-// add folds one event's value v, of type t, into the partial.
-func (x *partial) add(agg schemas.Agg, t schemas.Type, v any, e *schemas.Event) {
-	switch agg {
+// add folds one event's value v, of type s.typ, into slot i.
+func (x *partials) add(i int, s *slot, v any, e *schemas.Event) {
+	p := &x.num[i]
+	switch s.agg {
 	case schemas.AggCount:
-		x.n++
+		p.n++
 	case schemas.AggSum, schemas.AggAvg:
-		x.n++
+		p.n++
 		switch n := v.(type) {
 		case int64:
-			x.i += n
+			p.i += n
 		case float64:
-			x.f += n
+			p.f += n
 		}
 	case schemas.AggMin:
-		if x.n == 0 || x.compare(t, v) < 0 {
-			x.set(t, v)
+		if p.n == 0 || x.compare(i, s.typ, v) < 0 {
+			x.set(i, s.typ, v)
 		}
-		x.n++
+		p.n++
 	case schemas.AggMax:
-		if x.n == 0 || x.compare(t, v) > 0 {
-			x.set(t, v)
+		if p.n == 0 || x.compare(i, s.typ, v) > 0 {
+			x.set(i, s.typ, v)
 		}
-		x.n++
+		p.n++
 	case schemas.AggFirst:
 		// first: keep the value whose order key is smallest.
-		if x.n == 0 || !x.before(int64(e.Time), e.Partition, e.Offset) {
-			x.set(t, v)
-			x.t, x.p, x.o = int64(e.Time), e.Partition, e.Offset
+		if p.n == 0 || !p.before(int64(e.Time), e.Partition, e.Offset) {
+			x.set(i, s.typ, v)
+			p.t, p.p, p.o = int64(e.Time), e.Partition, e.Offset
 		}
-		x.n++
+		p.n++
 	case schemas.AggLast:
-		if x.n == 0 || x.before(int64(e.Time), e.Partition, e.Offset) {
-			x.set(t, v)
-			x.t, x.p, x.o = int64(e.Time), e.Partition, e.Offset
+		if p.n == 0 || p.before(int64(e.Time), e.Partition, e.Offset) {
+			x.set(i, s.typ, v)
+			p.t, p.p, p.o = int64(e.Time), e.Partition, e.Offset
 		}
-		x.n++
+		p.n++
 	case schemas.AggCountDistinct, schemas.AggMode:
-		x.addCount(agg, t, v, 1)
+		x.addCount(i, s.agg, s.typ, v, 1)
 	}
 }
 
-// addCount adds value v (of type t) seen n times to a count_distinct or
-// mode partial.
-func (x *partial) addCount(agg schemas.Agg, t schemas.Type, v any, n int64) {
+// addCount adds value v (of type t) seen n times to count_distinct or
+// mode slot i.
+func (x *partials) addCount(i int, agg schemas.Agg, t schemas.Type, v any, n int64) {
+	if t == schemas.TypeString {
+		x.addString(i, agg, v.(string), n)
+	} else {
+		x.addBits(i, agg, keyBits(v), n)
+	}
+}
+
+// addBits adds the value whose key bits are b, seen n times, to
+// count_distinct or mode slot i.
+func (x *partials) addBits(i int, agg schemas.Agg, b, n int64) {
 	if agg == schemas.AggCountDistinct {
 		n = 1
 	}
-	if x.m == nil {
+	p := &x.num[i]
+	var m map[int64]int64
+	if sd := x.peek(i); sd != nil {
+		m = sd.bits
+	}
+	if m == nil {
 		switch {
-		case x.n == 0:
-			x.set(t, v)
-			x.n = n
+		case p.n == 0:
+			p.i, p.n = b, n
 			return
-		case x.holds(t, v):
+		case p.i == b:
 			if agg == schemas.AggMode {
-				x.n += n
+				p.n += n
 			}
 			return
 		}
-		x.m = make(map[any]int64, 4)
-		x.m[x.value(t)] = x.n
-		x.i, x.v, x.n = 0, nil, 0
+		m = make(map[int64]int64, 4)
+		m[p.i] = p.n
+		p.i, p.n = 0, 0
+		x.sideAt(i).bits = m
 	}
 	if agg == schemas.AggCountDistinct {
-		x.m[v] = 1
+		m[b] = 1
 	} else {
-		x.m[v] += n
+		m[b] += n
 	}
 }
 
-// distinct is the number of distinct values of a count_distinct or mode
-// partial.
-func (x *partial) distinct() int {
-	if x.m == nil {
-		return int(min(x.n, 1))
+// addString adds string value v, seen n times, to count_distinct or mode
+// slot i.
+func (x *partials) addString(i int, agg schemas.Agg, v string, n int64) {
+	if agg == schemas.AggCountDistinct {
+		n = 1
 	}
-	return len(x.m)
-}
-
-// counts calls fn with every value (of type t) of a count_distinct or
-// mode partial and its count.
-func (x *partial) counts(t schemas.Type, fn func(v any, n int64)) {
-	if x.m == nil {
-		if x.n > 0 {
-			fn(x.value(t), x.n)
+	p := &x.num[i]
+	sd := x.sideAt(i)
+	if sd.strs == nil {
+		switch {
+		case p.n == 0:
+			sd.s, p.n = v, n
+			return
+		case sd.s == v:
+			if agg == schemas.AggMode {
+				p.n += n
+			}
+			return
 		}
-		return
+		sd.strs = make(map[string]int64, 4)
+		sd.strs[sd.s] = p.n
+		sd.s, p.n = "", 0
 	}
-	for v, n := range x.m {
-		fn(v, n)
+	if agg == schemas.AggCountDistinct {
+		sd.strs[v] = 1
+	} else {
+		sd.strs[v] += n
 	}
 }
 
-// merge folds y into x; t is the type of their values. Maps of y are not
+// distinct is the number of distinct values of count_distinct or mode
+// slot i.
+func (x *partials) distinct(i int) int {
+	if sd := x.peek(i); sd != nil {
+		switch {
+		case sd.bits != nil:
+			return len(sd.bits)
+		case sd.strs != nil:
+			return len(sd.strs)
+		}
+	}
+	return int(min(x.num[i].n, 1))
+}
+
+// merge folds y's slot i into x's; s is the slot. Maps of y are not
 // retained.
-func (x *partial) merge(agg schemas.Agg, t schemas.Type, y *partial) {
-	switch agg {
+func (x *partials) merge(i int, s *slot, y *partials) {
+	p, q := &x.num[i], &y.num[i]
+	switch s.agg {
 	case schemas.AggCount:
-		x.n += y.n
+		p.n += q.n
 	case schemas.AggSum, schemas.AggAvg:
-		x.n += y.n
-		x.i += y.i
-		x.f += y.f
+		p.n += q.n
+		p.i += q.i
+		p.f += q.f
 	case schemas.AggMin, schemas.AggMax:
-		if y.n == 0 {
+		if q.n == 0 {
 			return
 		}
-		if x.n == 0 {
-			x.i, x.v = y.i, y.v
-		} else if c := x.compareWith(t, y); (agg == schemas.AggMin && c < 0) || (agg == schemas.AggMax && c > 0) {
-			x.i, x.v = y.i, y.v
+		if p.n == 0 {
+			x.takeValue(i, s.typ, y)
+		} else if c := x.compareWith(i, s.typ, y); (s.agg == schemas.AggMin && c < 0) || (s.agg == schemas.AggMax && c > 0) {
+			x.takeValue(i, s.typ, y)
 		}
-		x.n += y.n
+		p.n += q.n
 	case schemas.AggFirst, schemas.AggLast:
-		if y.n == 0 {
+		if q.n == 0 {
 			return
 		}
-		take := x.n == 0
+		take := p.n == 0
 		if !take {
-			yBefore := y.before(x.t, x.p, x.o)
-			take = (agg == schemas.AggFirst) == yBefore
+			yBefore := q.before(p.t, p.p, p.o)
+			take = (s.agg == schemas.AggFirst) == yBefore
 		}
 		if take {
-			x.i, x.v, x.t, x.p, x.o = y.i, y.v, y.t, y.p, y.o
+			x.takeValue(i, s.typ, y)
+			p.t, p.p, p.o = q.t, q.p, q.o
 		}
-		x.n += y.n
+		p.n += q.n
 	case schemas.AggCountDistinct, schemas.AggMode:
-		y.counts(t, func(v any, n int64) { x.addCount(agg, t, v, n) })
+		x.mergeCounts(i, s.agg, s.typ, y)
 	}
 }
 
-// result is the tag value of the partial; tag is the tag (for its
-// aggregate and type), t the type of the values it aggregates.
-func (x *partial) result(tag *schemas.Tag, t schemas.Type) any {
-	switch tag.Agg {
-	case schemas.AggCount:
-		return x.n
-	case schemas.AggCountDistinct:
-		return int64(x.distinct())
-	case schemas.AggMode:
-		if x.m == nil {
-			if x.n == 0 {
-				return nil
+// mergeCounts adds the values of y's count_distinct or mode slot i to
+// x's.
+func (x *partials) mergeCounts(i int, agg schemas.Agg, t schemas.Type, y *partials) {
+	if sd := y.peek(i); sd != nil {
+		switch {
+		case sd.bits != nil:
+			for b, n := range sd.bits {
+				x.addBits(i, agg, b, n)
 			}
-			return x.value(t)
-		}
-		var best any
-		var bestN int64
-		for v, n := range x.m {
-			if n > bestN || (n == bestN && schemas.Compare(v, best) < 0) {
-				best, bestN = v, n
+			return
+		case sd.strs != nil:
+			for v, n := range sd.strs {
+				x.addString(i, agg, v, n)
 			}
+			return
 		}
-		return best
 	}
-	if x.n == 0 {
+	q := &y.num[i]
+	switch {
+	case q.n == 0:
+	case t == schemas.TypeString:
+		x.addString(i, agg, (*y.side)[i].s, q.n)
+	default:
+		x.addBits(i, agg, q.i, q.n)
+	}
+}
+
+// result is slot i's tag value; s is the slot.
+func (x *partials) result(i int, s *slot) any {
+	p := &x.num[i]
+	switch s.agg {
+	case schemas.AggCount:
+		return p.n
+	case schemas.AggCountDistinct:
+		return int64(x.distinct(i))
+	case schemas.AggMode:
+		return x.mode(i, s.typ)
+	}
+	if p.n == 0 {
 		return nil
 	}
-	switch tag.Agg {
+	switch s.agg {
 	case schemas.AggSum:
-		if tag.Type == schemas.TypeInt64 {
-			return x.i
+		if s.tag.Type == schemas.TypeInt64 {
+			return p.i
 		}
-		return x.f
+		return p.f
 	case schemas.AggAvg:
-		return (x.f + float64(x.i)) / float64(x.n)
+		return (p.f + float64(p.i)) / float64(p.n)
 	}
-	return x.value(t) // min, max, first, last
+	return x.value(i, s.typ) // min, max, first, last
 }
 
-// empty reports whether the partial has seen no event.
-func (x *partial) empty() bool { return x.n == 0 && len(x.m) == 0 }
+// mode is the most frequent value (of type t) of mode slot i, the
+// smallest among ties; nil without any.
+func (x *partials) mode(i int, t schemas.Type) any {
+	if sd := x.peek(i); sd != nil {
+		switch {
+		case sd.bits != nil:
+			var best, bestN int64
+			for b, n := range sd.bits {
+				if n > bestN || (n == bestN && compareBits(t, b, best) < 0) {
+					best, bestN = b, n
+				}
+			}
+			return fromBits(t, best)
+		case sd.strs != nil:
+			var best string
+			var bestN int64
+			for v, n := range sd.strs {
+				if n > bestN || (n == bestN && v < best) {
+					best, bestN = v, n
+				}
+			}
+			return best
+		}
+	}
+	if x.num[i].n == 0 {
+		return nil
+	}
+	return x.value(i, t)
+}

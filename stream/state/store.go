@@ -128,11 +128,17 @@ func (s *Store) checkFormat() error {
 //   - No block compression: parts are small varint-packed records that
 //     compress little, and compressing them on every flush and compaction
 //     cost more CPU than the rest of the compaction.
-//   - A larger base level and L0 threshold: fewer, larger compactions
+//   - A larger base level and L0 thresholds: fewer, larger compactions
 //     (less rewriting of the same keys) for a store that is rarely read.
+//     User keys are spread over the whole key space, so every L0 file
+//     overlaps the base level and each L0 compaction rewrites most of
+//     it: compacting after 32 rather than 8 sublevels cut the compaction
+//     CPU of a 1M-user run from 2.1 s to none within its 2M events (the
+//     flushes, 1.3 s, remain). The price is read amplification when a
+//     partition is loaded, which is rare.
 func options(logger *slog.Logger) *pebble.Options {
 	o := &pebble.Options{Logger: pebbleLogger{logger}, MemTableSize: memTableSize,
-		L0CompactionThreshold: 8, LBaseMaxBytes: 256 << 20}
+		L0CompactionThreshold: 32, L0StopWritesThreshold: 64, LBaseMaxBytes: 256 << 20}
 	for i := range o.Levels {
 		o.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.NoCompression }
 	}

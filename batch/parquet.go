@@ -93,11 +93,29 @@ func pathBase(p string) string {
 	return p
 }
 
-// readTable reads a Parquet file of flat columns: it calls header with
-// the columns, then fn with every row as Go values (nil for null; the
-// slice is reused between calls). It reads a row group column by column
+// rowGroup is one row group of a flat table, read column by column
 // (rebuilding rows value by value costs twice as much).
-func readTable(path string, fn func(row []any) error, header func([]column) error) ([]column, error) {
+type rowGroup struct {
+	n      int
+	cols   []column
+	fields []parquet.Field
+	// vals[c][i] is column c of row i; a null IsNull.
+	vals [][]parquet.Value
+}
+
+// value returns the value of column c in row i as a Go value (nil for
+// null).
+func (g *rowGroup) value(c, i int) any {
+	v := &g.vals[c][i]
+	if v.IsNull() {
+		return nil
+	}
+	return goValue(g.cols[c].Type, v, g.fields[c])
+}
+
+// readGroups reads a Parquet file of flat columns: it calls header with
+// the columns, then fn with every row group (reused between calls).
+func readGroups(path string, header func([]column) error, fn func(*rowGroup) error) ([]column, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
@@ -126,28 +144,19 @@ func readTable(path string, fn func(row []any) error, header func([]column) erro
 	if err := header(cols); err != nil {
 		return cols, err
 	}
-	vals := make([][]parquet.Value, len(cols))
-	row := make([]any, len(cols))
-	for g, rg := range pf.RowGroups() {
-		n := int(rg.NumRows())
+	g := &rowGroup{cols: cols, fields: fields, vals: make([][]parquet.Value, len(cols))}
+	for i, rg := range pf.RowGroups() {
+		g.n = int(rg.NumRows())
 		for c, cc := range rg.ColumnChunks() {
-			if vals[c], err = readColumn(vals[c][:0], cc); err != nil {
-				return cols, fmt.Errorf("reading %s row group %d column %s: %w", path, g, cols[c].Name, err)
+			if g.vals[c], err = readColumn(g.vals[c][:0], cc); err != nil {
+				return cols, fmt.Errorf("reading %s row group %d column %s: %w", path, i, cols[c].Name, err)
 			}
-			if len(vals[c]) != n {
-				return cols, fmt.Errorf("reading %s row group %d: column %s has %d values for %d rows", path, g, cols[c].Name, len(vals[c]), n)
+			if len(g.vals[c]) != g.n {
+				return cols, fmt.Errorf("reading %s row group %d: column %s has %d values for %d rows", path, i, cols[c].Name, len(g.vals[c]), g.n)
 			}
 		}
-		for i := range n {
-			for c := range cols {
-				row[c] = nil
-				if v := &vals[c][i]; !v.IsNull() {
-					row[c] = goValue(cols[c].Type, v, fields[c])
-				}
-			}
-			if err := fn(row); err != nil {
-				return cols, err
-			}
+		if err := fn(g); err != nil {
+			return cols, err
 		}
 	}
 	return cols, nil
@@ -198,16 +207,7 @@ func goValue(t schemas.Type, v *parquet.Value, n parquet.Node) any {
 		}
 		return v.Int64()
 	case schemas.TypeTimestamp:
-		ms := v.Int64()
-		if ts := timestampType(n.Type().LogicalType()); ts != nil {
-			switch ts.Unit.Value.(type) {
-			case *format.MicroSeconds:
-				ms /= 1000
-			case *format.NanoSeconds:
-				ms /= 1_000_000
-			}
-		}
-		return schemas.Timestamp(ms)
+		return schemas.Timestamp(v.Int64() / msDivisor(n))
 	case schemas.TypeFloat64:
 		return v.Double()
 	case schemas.TypeString:
@@ -216,6 +216,20 @@ func goValue(t schemas.Type, v *parquet.Value, n parquet.Node) any {
 		return v.Boolean()
 	}
 	return nil
+}
+
+// msDivisor is what a timestamp column's values are divided by to make
+// milliseconds.
+func msDivisor(n parquet.Node) int64 {
+	if ts := timestampType(n.Type().LogicalType()); ts != nil {
+		switch ts.Unit.Value.(type) {
+		case *format.MicroSeconds:
+			return 1000
+		case *format.NanoSeconds:
+			return 1_000_000
+		}
+	}
+	return 1
 }
 
 func timestampType(lt *format.LogicalType) *format.TimestampType {

@@ -31,28 +31,11 @@ type filler interface {
 	group(g int) (int, error)
 	// column appends the values of column c for rows lo..hi-1 of the
 	// group to dst, levelled: a null is the zero Value, the definition
-	// level of a value is 1 in a nullable column (see appendAny).
+	// level of a value is 1 in a nullable column (see defLevel). A Value
+	// is best built in its slot: one passed or returned by value is
+	// spilled field by field and copied back whole, which stalls on store
+	// forwarding.
 	column(dst []parquet.Value, c, lo, hi int) ([]parquet.Value, error)
-}
-
-// appendAny appends v (nil for null) to a column of col, checking its
-// type. The value is built in its slot: a parquet.Value passed or
-// returned by value is spilled field by field and copied back whole,
-// which stalls on store forwarding (a third of the time here).
-func appendAny(dst []parquet.Value, col *column, v any) ([]parquet.Value, error) {
-	n := len(dst)
-	dst = append(dst, parquet.Value{})
-	if v == nil {
-		if !col.Nullable {
-			return dst[:n], fmt.Errorf("column %s: null in a required column", col.Name)
-		}
-		return dst, nil
-	}
-	if !setValue(&dst[n], col.Type, v) {
-		return dst[:n], fmt.Errorf("column %s: value %v is %T, want %s", col.Name, v, v, col.Type)
-	}
-	dst[n].SetDefinitionLevel(defLevel(col))
-	return dst, nil
 }
 
 // defLevel is the definition level of a column's non-null values.

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
@@ -72,6 +74,14 @@ func manyProfiles(t *testing.T, n int) (*schemas.Catalog, []schemas.Profile, *lo
 	return cat, profiles, state
 }
 
+// columns turns profiles into the columns WriteSnapshot takes.
+func columns(t testing.TB, cat *schemas.Catalog, ps []schemas.Profile) *local.Profiles {
+	t.Helper()
+	out, err := local.ProfilesOf(cat, ps)
+	require.NoError(t, err)
+	return out
+}
+
 // smallGroups makes row groups of 300 rows written 64 at a time.
 func smallGroups(t *testing.T) {
 	rows, chunk := rowsPerGroup, writeChunk
@@ -129,7 +139,7 @@ func TestSnapshotManyRowGroups(t *testing.T) {
 		t.Run(fmt.Sprint(tc.n), func(t *testing.T) {
 			cat, profiles, state := manyProfiles(t, tc.n)
 			root := t.TempDir()
-			m, err := WriteSnapshot(root, cat, SnapshotWrite{Cutoff: state.Cutoff, Profiles: profiles, State: state, Engine: EngineLocal})
+			m, err := WriteSnapshot(root, cat, SnapshotWrite{Cutoff: state.Cutoff, Profiles: columns(t, cat, profiles), State: state, Engine: EngineLocal})
 			require.NoError(t, err)
 			require.Equal(t, int64(tc.n), m.Rows)
 			dir := warehouse.SnapshotDir(root, state.Cutoff)
@@ -157,27 +167,28 @@ func TestSnapshotManyRowGroups(t *testing.T) {
 	}
 }
 
-// TestSnapshotWriteErrors checks that a bad value fails the write, also
-// in a late row group (the others are then dropped), and leaves nothing
-// behind.
+// TestSnapshotWriteErrors checks that profiles that do not fit the
+// catalog or a bad state value fail the write, also in a late row group
+// (the others are then dropped), and leave nothing behind.
 func TestSnapshotWriteErrors(t *testing.T) {
 	smallGroups(t)
 	n := 10*rowsPerGroup + 5
 	for _, tc := range []struct {
 		name  string
-		spoil func(ps []schemas.Profile, s *local.State)
+		spoil func(ps *local.Profiles, s *local.State)
 		want  string
 	}{
-		{"wrong type", func(ps []schemas.Profile, _ *local.State) { ps[n-2].Values[1] = "lots" }, "column spend: value lots is string, want float64"},
-		{"null key", func(ps []schemas.Profile, _ *local.State) { ps[rowsPerGroup+1].Key = nil }, "null in a required column"},
-		{"short profile", func(ps []schemas.Profile, _ *local.State) { ps[7].Values = ps[7].Values[:3] }, "has 3 values, catalog has 7 tags"},
-		{"state key type", func(_ []schemas.Profile, s *local.State) { s.Keys[n-1] = int64(5) }, "state key 5 is int64, want string"},
+		{"wrong column type", func(ps *local.Profiles, _ *local.State) { ps.Tags[1].Type = schemas.TypeInt64 }, "tag spend column is int64, want float64"},
+		{"short column", func(ps *local.Profiles, _ *local.State) { ps.Tags[6].Bool = ps.Tags[6].Bool[:n-1] }, fmt.Sprintf("tag big column has %d values for %d profiles", n-1, n)},
+		{"key type", func(ps *local.Profiles, _ *local.State) { ps.IntKeys, ps.StrKeys = make([]int64, n), nil }, "profiles have keys of the wrong type, want string"},
+		{"state key type", func(_ *local.Profiles, s *local.State) { s.Keys[n-1] = int64(5) }, "state key 5 is int64, want string"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cat, profiles, state := manyProfiles(t, n)
-			tc.spoil(profiles, state)
+			ps := columns(t, cat, profiles)
+			tc.spoil(ps, state)
 			root := t.TempDir()
-			_, err := WriteSnapshot(root, cat, SnapshotWrite{Cutoff: state.Cutoff, Profiles: profiles, State: state, Engine: EngineLocal})
+			_, err := WriteSnapshot(root, cat, SnapshotWrite{Cutoff: state.Cutoff, Profiles: ps, State: state, Engine: EngineLocal})
 			require.ErrorContains(t, err, tc.want)
 			entries, err := os.ReadDir(filepath.Join(root, warehouse.ProfilesTable))
 			require.NoError(t, err)
@@ -186,10 +197,10 @@ func TestSnapshotWriteErrors(t *testing.T) {
 	}
 }
 
-// TestReadTableAcrossPages reads a file whose column chunks span many
+// TestReadGroupsAcrossPages reads a file whose column chunks span many
 // pages (written by parquet-go's row writer with tiny pages), nulls and
 // dictionary-encoded strings included.
-func TestReadTableAcrossPages(t *testing.T) {
+func TestReadGroupsAcrossPages(t *testing.T) {
 	cols := []column{
 		newColumn("k", schemas.TypeInt64, false),
 		newColumn("s", schemas.TypeString, true),
@@ -225,11 +236,89 @@ func TestReadTableAcrossPages(t *testing.T) {
 	require.Greater(t, pageCount(t, path, 1), 3, "the string column spans pages")
 
 	var got [][]any
-	gotCols, err := readTable(path, func(row []any) error {
-		got = append(got, append([]any(nil), row...))
+	gotCols, err := readGroups(path, func([]column) error { return nil }, func(g *rowGroup) error {
+		for i := range g.n {
+			row := make([]any, len(g.cols))
+			for c := range row {
+				row[c] = g.value(c, i)
+			}
+			got = append(got, row)
+		}
 		return nil
-	}, func([]column) error { return nil })
+	})
 	require.NoError(t, err)
 	require.Equal(t, cols, gotCols)
 	require.Equal(t, want, got)
+}
+
+// TestStateKeyOrder round-trips states whose keys come sorted (read
+// without a key index) and out of order (the index is built at the first
+// key out of order), for both key types.
+func TestStateKeyOrder(t *testing.T) {
+	smallGroups(t)
+	for _, intKeys := range []bool{false, true} {
+		for _, order := range []string{"sorted", "reversed", "one swap"} {
+			t.Run(fmt.Sprint(order, " int keys ", intKeys), func(t *testing.T) {
+				cat, _, state := manyProfiles(t, 1000)
+				if intKeys {
+					var err error
+					cat, err = schemas.Parse([]byte(strings.Replace(smallCatalog, "user: string", "user: int64", 1)))
+					require.NoError(t, err)
+					for i := range state.Keys {
+						state.Keys[i] = int64(i*3 - 500)
+					}
+				}
+				switch order {
+				case "reversed":
+					slices.Reverse(state.Keys)
+					slices.Reverse(state.Partials)
+				case "one swap":
+					k, p := state.Keys, state.Partials
+					k[400], k[700], p[400], p[700] = k[700], k[400], p[700], p[400]
+				}
+				root := t.TempDir()
+				_, err := WriteSnapshot(root, cat, SnapshotWrite{Cutoff: state.Cutoff, State: state, Engine: EngineLocal})
+				require.NoError(t, err)
+				got, err := readState(root, cat, state.Cutoff)
+				require.NoError(t, err)
+				require.Equal(t, state, got)
+			})
+		}
+	}
+}
+
+// TestProfilesOfGroup reads row groups into profiles: typed values, nulls,
+// a tag without a column in the file, and the errors of bad key columns.
+func TestProfilesOfGroup(t *testing.T) {
+	intKey := newColumn("k", schemas.TypeInt64, false)
+	amount := newColumn("a", schemas.TypeFloat64, true)
+	group := func(key column, keys ...parquet.Value) *rowGroup {
+		return &rowGroup{n: len(keys), cols: []column{key, amount},
+			fields: []parquet.Field{nil, nil},
+			vals:   [][]parquet.Value{keys, {parquet.DoubleValue(1.5).Level(0, 1, 1), parquet.NullValue()}}}
+	}
+	for _, tc := range []struct {
+		name string
+		g    *rowGroup
+		want []schemas.Profile
+		err  string
+	}{
+		{"int keys", group(intKey, parquet.Int64Value(7), parquet.Int64Value(1<<40)),
+			[]schemas.Profile{{Key: int64(7), Values: []any{1.5, nil}}, {Key: int64(1 << 40), Values: []any{nil, nil}}}, ""},
+		{"string keys", group(newColumn("k", schemas.TypeString, false), parquet.ByteArrayValue([]byte("x")), parquet.ByteArrayValue(nil)),
+			[]schemas.Profile{{Key: "x", Values: []any{1.5, nil}}, {Key: "", Values: []any{nil, nil}}}, ""},
+		{"null key", group(intKey, parquet.Int64Value(7), parquet.NullValue()), nil, "key column k: null in row 1"},
+		{"key type", group(newColumn("k", schemas.TypeFloat64, false), parquet.DoubleValue(1), parquet.DoubleValue(2)), nil,
+			"key column k is float64, want int64 or string"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ps, err := profilesOfGroup(tc.g, []int{0, 1, -1})
+			if tc.err != "" {
+				require.EqualError(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, ps.Boxed())
+		})
+	}
 }

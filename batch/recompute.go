@@ -123,10 +123,15 @@ func Recompute(ctx context.Context, cfg Config) (Stats, error) {
 	if err != nil {
 		return st, err
 	}
-	var profiles []schemas.Profile
+	var profiles *local.Profiles
+	// boxed: the profiles as the publisher takes them, when already boxed.
+	var boxed []schemas.Profile
 	var state *local.State
 	if cfg.Engine == EngineClickHouse {
-		if profiles, err = cfg.SQL.Compute(ctx, cat, cutoff); err != nil {
+		if boxed, err = cfg.SQL.Compute(ctx, cat, cutoff); err != nil {
+			return st, fmt.Errorf("recompute %s on clickhouse: %w", cutoff, err)
+		}
+		if profiles, err = local.ProfilesOf(cat, boxed); err != nil {
 			return st, fmt.Errorf("recompute %s on clickhouse: %w", cutoff, err)
 		}
 	} else {
@@ -154,14 +159,17 @@ func Recompute(ctx context.Context, cfg Config) (Stats, error) {
 		}
 		profiles, state, st.Events = res.Profiles, res.State, res.Scanned
 	}
-	st.Users = len(profiles)
+	st.Users = profiles.Len()
 	if _, err := WriteSnapshot(cfg.Root, cat, SnapshotWrite{
 		Cutoff: cutoff, Profiles: profiles, State: state, Engine: cfg.Engine, Hours: hours, Base: st.Base,
 	}); err != nil {
 		return st, err
 	}
 	if cfg.Publisher != nil {
-		if err := cfg.Publisher.Publish(ctx, cat, cutoff, profiles); err != nil {
+		if boxed == nil {
+			boxed = profiles.Boxed()
+		}
+		if err := cfg.Publisher.Publish(ctx, cat, cutoff, boxed); err != nil {
 			return st, fmt.Errorf("publishing snapshot %s: %w", cutoff, err)
 		}
 	}

@@ -3,11 +3,13 @@ package batch
 import (
 	"context"
 	"flag"
+	"os"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/portrait-dev/portrait/schemas"
+	"github.com/portrait-dev/portrait/warehouse"
 )
 
 var (
@@ -22,15 +24,17 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkRecompute measures a full recompute (reading the warehouse's
-// Parquet hours, computing, writing the snapshot) of an existing
-// warehouse, e.g. 20M events:
+// BenchmarkRecompute measures recomputes (reading the warehouse's Parquet
+// hours, computing, writing the snapshot) of an existing warehouse, e.g.
+// 20M events:
 //
 //	portrait gen --events 20000000 --users 1000000 --out /tmp/ev20m.csv
 //	portrait import --catalog schemas/catalogs/taobao.yaml --warehouse /tmp/wh20m /tmp/ev20m.csv
 //	go test ./batch -run '^$' -bench Recompute -benchtime 1x -args -bench.warehouse /tmp/wh20m
 //
-// It rewrites the snapshot of the cutoff.
+// "full" reads every hour; "incremental" starts from the state of a
+// snapshot one day before the cutoff (written before the timer starts),
+// as the daily run does. It rewrites the snapshots of both cutoffs.
 func BenchmarkRecompute(b *testing.B) {
 	if *benchWarehouse == "" {
 		b.Skip("no -bench.warehouse")
@@ -41,15 +45,37 @@ func BenchmarkRecompute(b *testing.B) {
 		b.Fatal(err)
 	}
 	cutoff := schemas.Timestamp(t.UnixMilli())
-	var events int64
-	cpu0 := cpuTime()
-	for b.Loop() {
-		st, err := Recompute(context.Background(), Config{Root: *benchWarehouse, Catalog: cat, Cutoff: cutoff, Full: true})
-		if err != nil {
+	run := func(b *testing.B, full bool) {
+		var events int64
+		var cpu time.Duration
+		for b.Loop() {
+			b.StopTimer()
+			// The snapshot of the cutoff must not serve as its own base.
+			if err := os.RemoveAll(warehouse.SnapshotDir(*benchWarehouse, cutoff)); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			cpu0 := cpuTime()
+			st, err := Recompute(context.Background(), Config{Root: *benchWarehouse, Catalog: cat, Cutoff: cutoff, Full: full})
+			cpu += cpuTime() - cpu0
+			if err != nil {
+				b.Fatal(err)
+			}
+			if !full && st.Base == nil {
+				b.Fatalf("no base: %s", st.FullReason)
+			}
+			events += st.Events
+		}
+		b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+		b.ReportMetric(float64(events)/cpu.Seconds(), "events/cpu-s")
+		b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+	}
+	b.Run("full", func(b *testing.B) { run(b, true) })
+	b.Run("incremental", func(b *testing.B) {
+		c0 := cutoff - 86_400_000
+		if _, err := Recompute(context.Background(), Config{Root: *benchWarehouse, Catalog: cat, Cutoff: c0, Full: true}); err != nil {
 			b.Fatal(err)
 		}
-		events += st.Events
-	}
-	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
-	b.ReportMetric(float64(events)/(cpuTime()-cpu0).Seconds(), "events/cpu-s")
+		run(b, false)
+	})
 }

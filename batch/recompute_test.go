@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"testing"
 
@@ -143,10 +144,14 @@ func (f fakeSQL) Compute(context.Context, *schemas.Catalog, schemas.Timestamp) (
 	return f.profiles, nil
 }
 
-type recordingPublisher struct{ got map[schemas.Timestamp]int }
+type recordingPublisher struct {
+	got  map[schemas.Timestamp]int
+	last []schemas.Profile
+}
 
 func (r *recordingPublisher) Publish(_ context.Context, _ *schemas.Catalog, c schemas.Timestamp, ps []schemas.Profile) error {
 	r.got[c] = len(ps)
+	r.last = ps
 	return nil
 }
 
@@ -169,6 +174,14 @@ func TestRecomputeSQLEngineAndPublisher(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, info.State)
 	require.Equal(t, EngineClickHouse, info.Engine)
+
+	// Values of the wrong type fail the recompute before anything is written.
+	bad := slices.Clone(want)
+	bad[1].Values = slices.Clone(bad[1].Values)
+	bad[1].Values[0] = "many"
+	_, err = Recompute(context.Background(), Config{Root: root, Catalog: cat, Cutoff: start + 2*86_400_000,
+		Engine: EngineClickHouse, SQL: fakeSQL{bad}})
+	require.ErrorContains(t, err, "recompute 2017-11-27T00:00:00Z on clickhouse: profile "+fmt.Sprint(bad[1].Key)+": tag pv_24h: value many is string, want int64")
 }
 
 // TestLocalEngineOnTaobaoSamples runs the whole recompute over the real
@@ -188,11 +201,14 @@ func TestRecomputeTaobaoSamples(t *testing.T) {
 		maxT = max(maxT, e.Time)
 	}
 	c := cat.BucketStart(maxT)
-	_, err := Recompute(context.Background(), Config{Root: root, Catalog: cat, Cutoff: c})
+	pub := &recordingPublisher{got: map[schemas.Timestamp]int{}}
+	_, err := Recompute(context.Background(), Config{Root: root, Catalog: cat, Cutoff: c, Publisher: pub})
 	require.NoError(t, err)
 	got, err := ReadSnapshot(root, cat, c)
 	require.NoError(t, err)
 	want := reference.Evaluate(cat, events, c)
 	require.NotEmpty(t, want)
 	require.Empty(t, reference.Diff(cat, want, got, 10), fmt.Sprintf("file %s", files[len(files)-1]))
+	// The publisher gets the same profiles, boxed from the engine's columns.
+	require.Empty(t, reference.Diff(cat, want, pub.last, 10))
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -62,8 +64,9 @@ func snapshotColumns(cat *schemas.Catalog) (column, []column) {
 
 // SnapshotWrite is one snapshot to write.
 type SnapshotWrite struct {
-	Cutoff   schemas.Timestamp
-	Profiles []schemas.Profile
+	Cutoff schemas.Timestamp
+	// Profiles sorted by key (nil: none).
+	Profiles *local.Profiles
 	// State, when not nil, is stored under _state/ for the next run.
 	State  *local.State
 	Engine string
@@ -91,6 +94,13 @@ func WriteSnapshot(root string, cat *schemas.Catalog, s SnapshotWrite) (warehous
 			_ = os.RemoveAll(tmp)
 		}
 	}()
+	profiles := s.Profiles
+	if profiles == nil {
+		profiles = local.NewProfiles(cat, 0, false)
+	}
+	if err := profiles.Check(cat); err != nil {
+		return warehouse.Marker{}, fmt.Errorf("writing snapshot %s: %w", s.Cutoff, err)
+	}
 	key, cols := snapshotColumns(cat)
 	all := append([]column{key}, cols...)
 	m := warehouse.Marker{CatalogHash: cat.Hash}
@@ -113,9 +123,9 @@ func WriteSnapshot(root string, cat *schemas.Catalog, s SnapshotWrite) (warehous
 			<-stateErr // the folder is removed only once the state is done
 		}
 	}()
-	for part := 0; part == 0 || part*partRows < len(s.Profiles); part++ {
-		lo, hi := part*partRows, min((part+1)*partRows, len(s.Profiles))
-		ps := s.Profiles[lo:hi]
+	for part := 0; part == 0 || part*partRows < profiles.Len(); part++ {
+		lo, hi := part*partRows, min((part+1)*partRows, profiles.Len())
+		ps := profiles.Slice(lo, hi)
 		path := filepath.Join(tmp, fmt.Sprintf("part-%05d.parquet", part))
 		mf, err := writeProfiles(path, cat, all, ps)
 		if err != nil {
@@ -153,44 +163,62 @@ func WriteSnapshot(root string, cat *schemas.Catalog, s SnapshotWrite) (warehous
 	return m, warehouse.SyncDir(parent)
 }
 
-// writeProfiles writes profiles as one part file, column by column.
-func writeProfiles(path string, cat *schemas.Catalog, cols []column, ps []schemas.Profile) (warehouse.MarkerFile, error) {
-	groups := (len(ps) + rowsPerGroup - 1) / rowsPerGroup
+// writeProfiles writes profiles as one part file, column by column,
+// straight from their typed columns.
+func writeProfiles(path string, cat *schemas.Catalog, cols []column, ps *local.Profiles) (warehouse.MarkerFile, error) {
+	groups := (ps.Len() + rowsPerGroup - 1) / rowsPerGroup
 	return writeTable(path, cat.Name+"_profiles", cols, groups, func() filler {
-		return &profileFiller{cat: cat, cols: cols, all: ps}
+		return &profileFiller{ps: ps}
 	})
 }
 
 // profileFiller gives the columns of profiles: the key, then the tags.
 type profileFiller struct {
-	cat  *schemas.Catalog
-	cols []column
-	all  []schemas.Profile
-	rows []schemas.Profile // of the current row group
+	ps *local.Profiles
+	lo int // the first row of the current row group
 }
 
 func (f *profileFiller) group(g int) (int, error) {
-	f.rows = f.all[g*rowsPerGroup : min((g+1)*rowsPerGroup, len(f.all))]
-	for i := range f.rows {
-		if len(f.rows[i].Values) != len(f.cat.Tags) {
-			return 0, fmt.Errorf("profile %v has %d values, catalog has %d tags", f.rows[i].Key, len(f.rows[i].Values), len(f.cat.Tags))
-		}
-	}
-	return len(f.rows), nil
+	f.lo = g * rowsPerGroup
+	return min(rowsPerGroup, f.ps.Len()-f.lo), nil
 }
 
 func (f *profileFiller) column(dst []parquet.Value, c, lo, hi int) ([]parquet.Value, error) {
-	col := &f.cols[c]
-	var err error
-	for i := lo; i < hi; i++ {
-		p := &f.rows[i]
-		v := p.Key
-		if c > 0 {
-			v = p.Values[c-1]
+	lo, hi = f.lo+lo, f.lo+hi
+	n := len(dst)
+	dst = slices.Grow(dst, hi-lo)[:n+hi-lo]
+	out := dst[n:]
+	if c == 0 {
+		// The key column is required: definition level 0.
+		if ks := f.ps.IntKeys; ks != nil {
+			for i, k := range ks[lo:hi] {
+				out[i] = parquet.Int64Value(k)
+			}
+		} else {
+			for i, k := range f.ps.StrKeys[lo:hi] {
+				out[i] = parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(k), len(k)))
+			}
 		}
-		if dst, err = appendAny(dst, col, v); err != nil {
-			return dst, fmt.Errorf("profile %v: %w", p.Key, err)
+		return dst, nil
+	}
+	col := &f.ps.Tags[c-1]
+	for i := range out {
+		v, r := &out[i], lo+i
+		if !col.Has(r) {
+			*v = parquet.Value{}
+			continue
 		}
+		switch col.Type {
+		case schemas.TypeInt64, schemas.TypeTimestamp:
+			*v = parquet.Int64Value(col.Int[r])
+		case schemas.TypeFloat64:
+			*v = parquet.DoubleValue(col.Float[r])
+		case schemas.TypeString:
+			*v = parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(col.Str[r]), len(col.Str[r])))
+		case schemas.TypeBool:
+			*v = parquet.BooleanValue(col.Bool[r])
+		}
+		v.SetDefinitionLevel(1) // tag columns are nullable
 	}
 	return dst, nil
 }
@@ -263,7 +291,7 @@ func ReadSnapshotTable(root string, cutoff schemas.Timestamp) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Table{Info: info, Key: info.Key.Name}
+	t := &Table{Info: info, Key: info.Key.Name, Profiles: make([]schemas.Profile, 0, min(info.Rows, 1<<26))}
 	for _, c := range info.Columns {
 		t.Tags = append(t.Tags, c.Name)
 	}
@@ -273,19 +301,7 @@ func ReadSnapshotTable(root string, cutoff schemas.Timestamp) (*Table, error) {
 	}
 	for _, path := range files {
 		var pos []int
-		cols, err := readTable(path, func(row []any) error {
-			if pos == nil {
-				return nil
-			}
-			p := schemas.Profile{Key: row[pos[0]], Values: make([]any, len(t.Tags))}
-			for j := range t.Tags {
-				if pos[j+1] >= 0 {
-					p.Values[j] = row[pos[j+1]]
-				}
-			}
-			t.Profiles = append(t.Profiles, p)
-			return nil
-		}, func(cols []column) error {
+		_, err := readGroups(path, func(cols []column) error {
 			idx := map[string]int{}
 			for i, c := range cols {
 				idx[c.Name] = i
@@ -303,13 +319,92 @@ func ReadSnapshotTable(root string, cutoff schemas.Timestamp) (*Table, error) {
 				pos = append(pos, j)
 			}
 			return nil
+		}, func(g *rowGroup) error {
+			ps, err := profilesOfGroup(g, pos)
+			if err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			t.Profiles = ps.AppendBoxed(t.Profiles)
+			return nil
 		})
 		if err != nil {
 			return nil, fmt.Errorf("reading snapshot %s: %w", cutoff, err)
 		}
-		_ = cols
 	}
 	return t, nil
+}
+
+// profilesOfGroup reads the profiles of a row group into typed columns
+// (boxed by the caller without one allocation per value): the key is
+// column pos[0], tag j column pos[j+1] (-1: absent, every value null).
+func profilesOfGroup(g *rowGroup, pos []int) (*local.Profiles, error) {
+	n := g.n
+	ps := &local.Profiles{Tags: make([]local.Column, len(pos)-1)}
+	kc, keys := &g.cols[pos[0]], g.vals[pos[0]]
+	for i := range keys {
+		if keys[i].IsNull() {
+			return nil, fmt.Errorf("key column %s: null in row %d", kc.Name, i)
+		}
+	}
+	switch kc.Type {
+	case schemas.TypeInt64:
+		ps.IntKeys = make([]int64, n)
+		for i := range keys {
+			ps.IntKeys[i] = intOf(&keys[i])
+		}
+	case schemas.TypeString:
+		ps.StrKeys = make([]string, n)
+		for i := range keys {
+			ps.StrKeys[i] = string(keys[i].ByteArray())
+		}
+	default:
+		return nil, fmt.Errorf("key column %s is %s, want int64 or string", kc.Name, kc.Type)
+	}
+	for j := range ps.Tags {
+		c := &ps.Tags[j]
+		c.Valid = make([]bool, n)
+		if pos[j+1] < 0 {
+			c.Type, c.Bool = schemas.TypeBool, make([]bool, n)
+			continue
+		}
+		vals := g.vals[pos[j+1]]
+		c.Type = g.cols[pos[j+1]].Type
+		switch c.Type {
+		case schemas.TypeInt64, schemas.TypeTimestamp:
+			div := int64(1)
+			if c.Type == schemas.TypeTimestamp {
+				div = msDivisor(g.fields[pos[j+1]])
+			}
+			c.Int = make([]int64, n)
+			for i := range vals {
+				if !vals[i].IsNull() {
+					c.Int[i], c.Valid[i] = intOf(&vals[i])/div, true
+				}
+			}
+		case schemas.TypeFloat64:
+			c.Float = make([]float64, n)
+			for i := range vals {
+				if !vals[i].IsNull() {
+					c.Float[i], c.Valid[i] = vals[i].Double(), true
+				}
+			}
+		case schemas.TypeString:
+			c.Str = make([]string, n)
+			for i := range vals {
+				if !vals[i].IsNull() {
+					c.Str[i], c.Valid[i] = string(vals[i].ByteArray()), true
+				}
+			}
+		case schemas.TypeBool:
+			c.Bool = make([]bool, n)
+			for i := range vals {
+				if !vals[i].IsNull() {
+					c.Bool[i], c.Valid[i] = vals[i].Boolean(), true
+				}
+			}
+		}
+	}
+	return ps, nil
 }
 
 // ReadSnapshot reads the profiles of the snapshot of cutoff, by catalog

@@ -61,7 +61,8 @@ func benchProfiles(cat *schemas.Catalog, n int) ([]schemas.Profile, *local.State
 func BenchmarkWriteSnapshot(b *testing.B) {
 	cat := schemas.MustLoad("../schemas/catalogs/taobao.yaml")
 	const n = 1 << 20
-	profiles, state := benchProfiles(cat, n)
+	boxed, state := benchProfiles(cat, n)
+	profiles := columns(b, cat, boxed)
 	key, tags := snapshotColumns(cat)
 	cols := append([]column{key}, tags...)
 	for _, bc := range []struct {
@@ -121,7 +122,8 @@ func dirBytes(b *testing.B, path string) float64 {
 func BenchmarkReadSnapshot(b *testing.B) {
 	cat := schemas.MustLoad("../schemas/catalogs/taobao.yaml")
 	const n = 1 << 20
-	profiles, state := benchProfiles(cat, n)
+	boxed, state := benchProfiles(cat, n)
+	profiles := columns(b, cat, boxed)
 	root := b.TempDir()
 	if _, err := WriteSnapshot(root, cat, SnapshotWrite{Cutoff: state.Cutoff, Profiles: profiles, State: state, Engine: EngineLocal}); err != nil {
 		b.Fatal(err)

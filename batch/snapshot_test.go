@@ -89,7 +89,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		{N: 3, Values: []any{"a", "b"}, Counts: []int64{1, 2}},
 		{N: 1, Value: schemas.Timestamp(1709251200000)},
 	}}}
-	m, err := WriteSnapshot(root, cat, SnapshotWrite{Cutoff: c, Profiles: profiles, State: state, Engine: EngineLocal,
+	m, err := WriteSnapshot(root, cat, SnapshotWrite{Cutoff: c, Profiles: columns(t, cat, profiles), State: state, Engine: EngineLocal,
 		Hours: map[schemas.Timestamp]int64{c - 3_600_000: 12}})
 	require.NoError(t, err)
 	require.Equal(t, int64(3), m.Rows)
@@ -114,7 +114,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	require.Equal(t, schemas.TypeTimestamp, info.Columns[5].Type)
 
 	// A re-run replaces the snapshot whole.
-	_, err = WriteSnapshot(root, cat, SnapshotWrite{Cutoff: c, Profiles: profiles[1:2], Engine: EngineLocal})
+	_, err = WriteSnapshot(root, cat, SnapshotWrite{Cutoff: c, Profiles: columns(t, cat, profiles[1:2]), Engine: EngineLocal})
 	require.NoError(t, err)
 	got, err = ReadSnapshot(root, cat, c)
 	require.NoError(t, err)
@@ -138,7 +138,7 @@ func TestDumpGolden(t *testing.T) {
 	cat, profiles := smallProfiles()
 	root := t.TempDir()
 	c := schemas.Timestamp(1709280000000)
-	_, err := WriteSnapshot(root, cat, SnapshotWrite{Cutoff: c, Profiles: profiles, Engine: EngineLocal})
+	_, err := WriteSnapshot(root, cat, SnapshotWrite{Cutoff: c, Profiles: columns(t, cat, profiles), Engine: EngineLocal})
 	require.NoError(t, err)
 	// Read without the catalog: the marker and files describe the columns.
 	table, err := ReadSnapshotTable(root, c)

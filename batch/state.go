@@ -53,9 +53,25 @@ func writeState(path string, cat *schemas.Catalog, s *local.State) (warehouse.Ma
 	if err := s.Check(cat); err != nil {
 		return warehouse.MarkerFile{}, err
 	}
-	w := &stateWriter{cat: cat, s: s, names: make([]parquet.Value, len(s.Tags))}
+	w := &stateWriter{cat: cat, s: s, names: make([]parquet.Value, len(s.Tags)), kinds: make([]stateKind, len(s.Tags))}
 	for j, ti := range s.Tags {
-		w.names[j] = parquet.ByteArrayValue([]byte(cat.Tags[ti].Name))
+		t := &cat.Tags[ti]
+		w.names[j] = parquet.ByteArrayValue([]byte(t.Name))
+		switch t.Agg {
+		case schemas.AggCountDistinct:
+			w.kinds[j] = kindDistinct
+		case schemas.AggMode:
+			w.kinds[j] = kindMode
+		case schemas.AggSum, schemas.AggAvg:
+			w.kinds[j] = kindSumFloat
+			if cat.Fields[t.Of].Type == schemas.TypeInt64 {
+				w.kinds[j] = kindSumInt
+			}
+		case schemas.AggFirst, schemas.AggLast:
+			w.kinds[j] = kindPlace
+		default:
+			w.kinds[j] = kindValue
+		}
 	}
 	// Row groups start at a user: the first user after rowsPerGroup rows.
 	var starts []int
@@ -69,16 +85,27 @@ func writeState(path string, cat *schemas.Catalog, s *local.State) (warehouse.Ma
 	starts = append(starts, len(s.Keys))
 	cols := stateColumns(cat)
 	return writeTable(path, cat.Name+"_state", cols, len(starts)-1, func() filler {
-		return &stateFiller{stateWriter: w, starts: starts, cols: cols}
+		return &stateFiller{stateWriter: w, starts: starts}
 	})
 }
+
+// stateKind is how a lifetime tag's partial makes rows.
+type stateKind uint8
+
+const (
+	kindValue    stateKind = iota // n and the value (min, max, count)
+	kindSumInt                    // n and sum_int
+	kindSumFloat                  // n and sum_float
+	kindPlace                     // n, the value and its time, partition, offset
+	kindDistinct                  // a row per value, n 1
+	kindMode                      // a row per value, n its count
+)
 
 // stateFiller gives the columns of the state file, a row group of whole
 // users at a time.
 type stateFiller struct {
 	*stateWriter
-	starts []int // the first user of every row group, then len(Keys)
-	cols   []column
+	starts []int      // the first user of every row group, then len(Keys)
 	refs   []stateRef // the rows of the current row group
 }
 
@@ -88,15 +115,74 @@ func (f *stateFiller) group(g int) (int, error) {
 	return len(f.refs), err
 }
 
+// column fills a column with one loop per kind of column: the required
+// ones without null handling, the scalar partial fields only from the
+// partials that have them, the value columns from values of their type.
+// Values are built in place: one returned and then stored costs a
+// store-forwarding stall per cell.
 func (f *stateFiller) column(dst []parquet.Value, c, lo, hi int) ([]parquet.Value, error) {
-	def := defLevel(&f.cols[c])
 	n := len(dst)
 	dst = slices.Grow(dst, hi-lo)[:n+hi-lo]
-	for i := lo; i < hi; i++ {
-		v := &dst[n+i-lo]
-		*v = parquet.Value{}
-		if f.cell(v, c, &f.refs[i]); !v.IsNull() {
-			v.SetDefinitionLevel(def)
+	out, refs := dst[n:], f.refs[lo:hi]
+	switch c {
+	case colKey:
+		for i := range refs {
+			out[i] = refs[i].key
+		}
+	case colTag:
+		for i := range refs {
+			if r := &refs[i]; r.p == nil {
+				out[i] = parquet.ByteArrayValue(nil)
+			} else {
+				out[i] = f.names[r.j]
+			}
+		}
+	case colN:
+		for i := range refs {
+			out[i] = parquet.Int64Value(f.n(&refs[i]))
+		}
+	case colSumInt, colSumFloat, colTime, colPartition, colOffset:
+		kind := kindPlace
+		switch c {
+		case colSumInt:
+			kind = kindSumInt
+		case colSumFloat:
+			kind = kindSumFloat
+		}
+		for i := range refs {
+			v, r := &out[i], &refs[i]
+			if r.p == nil || r.k >= 0 || f.kinds[r.j] != kind {
+				*v = parquet.Value{}
+				continue
+			}
+			switch c {
+			case colSumInt:
+				*v = parquet.Int64Value(r.p.Int)
+			case colSumFloat:
+				*v = parquet.DoubleValue(r.p.Float)
+			case colTime:
+				*v = parquet.Int64Value(int64(r.p.Time))
+			case colPartition:
+				*v = parquet.Int64Value(int64(r.p.Partition))
+			default:
+				*v = parquet.Int64Value(r.p.Offset)
+			}
+			v.SetDefinitionLevel(1)
+		}
+	default: // the value columns
+		for i := range refs {
+			v, r := &out[i], &refs[i]
+			*v = parquet.Value{}
+			if r.p == nil {
+				continue
+			}
+			x := r.p.Value
+			if r.k >= 0 { // a value of a count_distinct or mode partial
+				x = r.p.Values[r.k]
+			}
+			if stateValue(v, c, x); !v.IsNull() {
+				v.SetDefinitionLevel(1)
+			}
 		}
 	}
 	return dst, nil
@@ -108,29 +194,28 @@ type stateWriter struct {
 	cat   *schemas.Catalog
 	s     *local.State
 	names []parquet.Value // the tag column, by state tag
+	kinds []stateKind     // by state tag
 }
 
-// stateRef is one row of the state file: user i's presence row (j < 0),
-// the scalar partial of state tag j (k < 0), or value k of a
-// count_distinct or mode partial.
+// stateRef is one row of the state file: a user's presence row (p nil),
+// the scalar partial p of state tag j (k < 0), or value k of a
+// count_distinct or mode partial p.
 type stateRef struct {
 	key  parquet.Value
-	i    int32
+	p    *schemas.Partial
 	j, k int32
 }
 
 // rowsOf is the number of rows of user i.
 func (w *stateWriter) rowsOf(i int) int {
 	n := 1
-	for j, ti := range w.s.Tags {
+	for j, k := range w.kinds {
 		p := &w.s.Partials[i][j]
-		switch w.cat.Tags[ti].Agg {
-		case schemas.AggCountDistinct, schemas.AggMode:
+		switch {
+		case k == kindDistinct || k == kindMode:
 			n += len(p.Values)
-		default:
-			if p.N > 0 {
-				n++
-			}
+		case p.N > 0:
+			n++
 		}
 	}
 	return n
@@ -144,76 +229,33 @@ func (w *stateWriter) rows(refs []stateRef, lo, hi int) ([]stateRef, error) {
 		if !setValue(&key, kt, w.s.Keys[i]) {
 			return refs, fmt.Errorf("state key %v is %T, want %s", w.s.Keys[i], w.s.Keys[i], kt)
 		}
-		refs = append(refs, stateRef{key: key, i: int32(i), j: -1, k: -1})
-		for j, ti := range w.s.Tags {
+		refs = append(refs, stateRef{key: key, j: -1, k: -1})
+		for j, kind := range w.kinds {
 			p := &w.s.Partials[i][j]
-			switch w.cat.Tags[ti].Agg {
-			case schemas.AggCountDistinct, schemas.AggMode:
+			switch {
+			case kind == kindDistinct || kind == kindMode:
 				for k := range p.Values {
-					refs = append(refs, stateRef{key: key, i: int32(i), j: int32(j), k: int32(k)})
+					refs = append(refs, stateRef{key: key, p: p, j: int32(j), k: int32(k)})
 				}
-			default:
-				if p.N > 0 {
-					refs = append(refs, stateRef{key: key, i: int32(i), j: int32(j), k: -1})
-				}
+			case p.N > 0:
+				refs = append(refs, stateRef{key: key, p: p, j: int32(j), k: -1})
 			}
 		}
 	}
 	return refs, nil
 }
 
-// cell sets *v (null on entry) to the value of column c in row r. It
-// writes in place: a Value returned and then stored costs a
-// store-forwarding stall per cell.
-func (w *stateWriter) cell(v *parquet.Value, c int, r *stateRef) {
+// n is the n column of row r.
+func (w *stateWriter) n(r *stateRef) int64 {
 	switch {
-	case c == colKey:
-		*v = r.key
-	case c == colTag && r.j < 0:
-		*v = parquet.ByteArrayValue(nil)
-	case c == colTag:
-		*v = w.names[r.j]
-	case r.j < 0: // the presence row
-		if c == colN {
-			*v = parquet.Int64Value(0)
-		}
-	case r.k >= 0: // a value of a count_distinct or mode partial
-		p := &w.s.Partials[r.i][r.j]
-		switch {
-		case c == colN && w.cat.Tags[w.s.Tags[r.j]].Agg == schemas.AggMode:
-			*v = parquet.Int64Value(p.Counts[r.k])
-		case c == colN:
-			*v = parquet.Int64Value(1)
-		default:
-			stateValue(v, c, p.Values[r.k])
-		}
-	default:
-		w.scalarCell(v, c, r)
+	case r.p == nil: // the presence row
+		return 0
+	case r.k < 0:
+		return r.p.N
+	case w.kinds[r.j] == kindMode:
+		return r.p.Counts[r.k]
 	}
-}
-
-// scalarCell is cell for the row of a scalar partial.
-func (w *stateWriter) scalarCell(v *parquet.Value, c int, r *stateRef) {
-	t := &w.cat.Tags[w.s.Tags[r.j]]
-	p := &w.s.Partials[r.i][r.j]
-	sum := t.Agg == schemas.AggSum || t.Agg == schemas.AggAvg
-	place := t.Agg == schemas.AggFirst || t.Agg == schemas.AggLast
-	switch {
-	case c == colN:
-		*v = parquet.Int64Value(p.N)
-	case c == colSumInt && sum && w.cat.Fields[t.Of].Type == schemas.TypeInt64:
-		*v = parquet.Int64Value(p.Int)
-	case c == colSumFloat && sum && w.cat.Fields[t.Of].Type != schemas.TypeInt64:
-		*v = parquet.DoubleValue(p.Float)
-	case c == colTime && place:
-		*v = parquet.Int64Value(int64(p.Time))
-	case c == colPartition && place:
-		*v = parquet.Int64Value(int64(p.Partition))
-	case c == colOffset && place:
-		*v = parquet.Int64Value(p.Offset)
-	default:
-		stateValue(v, c, p.Value)
-	}
+	return 1 // a count_distinct value
 }
 
 // stateValue sets *dst to x when c is the value column of x's type (else
@@ -254,79 +296,18 @@ func readState(root string, cat *schemas.Catalog, cutoff schemas.Timestamp) (*lo
 		return nil, fmt.Errorf("snapshot %s has no state files", cutoff)
 	}
 	life := local.LifetimeTags(cat)
-	byName := map[string]int{}
-	for j, ti := range life {
-		byName[cat.Tags[ti].Name] = j
-	}
 	// The state holds the users of the profiles: the marker's row count
 	// sizes the index (growing it to 1M keys costs more than filling it).
 	users := 0
 	if m, ok, err := warehouse.ReadMarker(warehouse.SnapshotDir(root, cutoff)); err == nil && ok {
 		users = int(min(m.Rows, 1<<26))
 	}
-	s := &local.State{Cutoff: cutoff, Tags: life, Keys: make([]any, 0, users), Partials: make([][]schemas.Partial, 0, users)}
-	pos := make(map[any]int, users)
-	// A user's rows follow one another: the map is only looked up when
-	// the key changes.
-	var last any
-	i := -1
-	var slab []schemas.Partial // the partials of the next users, allocated together
+	r := &stateReader{cat: cat, life: life, i: -1, intKeys: cat.KeyField().Type == schemas.TypeInt64,
+		s: &local.State{Cutoff: cutoff, Tags: life, Keys: make([]any, 0, users), Partials: make([][]schemas.Partial, 0, users)}}
+	want := stateColumns(cat)
 	for _, path := range files {
-		line := 0
-		_, err := readTable(path, func(row []any) error {
-			line++
-			if k := row[colKey]; i < 0 || k != last {
-				var ok bool
-				if i, ok = pos[k]; !ok {
-					i = len(s.Keys)
-					pos[k] = i
-					if len(slab) < len(life) {
-						slab = make([]schemas.Partial, 1024*len(life))
-					}
-					s.Keys = append(s.Keys, k)
-					s.Partials = append(s.Partials, slab[:len(life):len(life)])
-					slab = slab[len(life):]
-				}
-				last = k
-			}
-			name, _ := row[colTag].(string)
-			if name == "" {
-				return nil
-			}
-			j, ok := byName[name]
-			if !ok {
-				return fmt.Errorf("%s row %d: %q is not a lifetime tag of catalog %s", path, line, name, cat.Name)
-			}
-			t := &cat.Tags[life[j]]
-			p := &s.Partials[i][j]
-			n, _ := row[colN].(int64)
-			var v any
-			for _, c := range []int{colVInt, colVFloat, colVString, colVBool, colVTime} {
-				if row[c] != nil {
-					v = row[c]
-				}
-			}
-			switch t.Agg {
-			case schemas.AggCountDistinct, schemas.AggMode:
-				p.Values = append(p.Values, v)
-				if t.Agg == schemas.AggMode {
-					p.Counts = append(p.Counts, n)
-					p.N += n
-				} else {
-					p.N++
-				}
-				return nil
-			}
-			p.N, p.Value = n, v
-			p.Int, _ = row[colSumInt].(int64)
-			p.Float, _ = row[colSumFloat].(float64)
-			p.Time, _ = row[colTime].(schemas.Timestamp)
-			part, _ := row[colPartition].(int64)
-			p.Partition = int32(part)
-			p.Offset, _ = row[colOffset].(int64)
-			return nil
-		}, func(cols []column) error {
-			want := stateColumns(cat)
+		r.path, r.line = path, 0
+		_, err := readGroups(path, func(cols []column) error {
 			if len(cols) != len(want) {
 				return fmt.Errorf("%s has %d columns, want %d", path, len(cols), len(want))
 			}
@@ -336,10 +317,175 @@ func readState(root string, cat *schemas.Catalog, cutoff schemas.Timestamp) (*lo
 				}
 			}
 			return nil
-		})
+		}, r.group)
 		if err != nil {
 			return nil, fmt.Errorf("reading state of snapshot %s: %w", cutoff, err)
 		}
 	}
-	return s, nil
+	return r.s, nil
+}
+
+// stateReader builds a State from the row groups of state files, reading
+// the typed column values: only the partials' values are boxed.
+type stateReader struct {
+	cat  *schemas.Catalog
+	life []int
+	s    *local.State
+	// A user's rows follow one another: the key index (by key type, nil
+	// while the keys come sorted) is only looked up when the key changes.
+	// i is the current user.
+	intKeys bool
+	intPos  map[int64]int
+	strPos  map[string]int
+	i       int
+	lastInt int64
+	lastStr string
+	slab    []schemas.Partial // the partials of the next users, allocated together
+	path    string
+	line    int
+}
+
+func (r *stateReader) group(g *rowGroup) error {
+	key, tag, n := g.vals[colKey], g.vals[colTag], g.vals[colN]
+	for row := range g.n {
+		r.line++
+		r.user(&key[row])
+		name := tag[row].ByteArray()
+		if len(name) == 0 {
+			continue // the presence row
+		}
+		j := r.tagIndex(name)
+		if j < 0 {
+			return fmt.Errorf("%s row %d: %q is not a lifetime tag of catalog %s", r.path, r.line, name, r.cat.Name)
+		}
+		t := &r.cat.Tags[r.life[j]]
+		p := &r.s.Partials[r.i][j]
+		nv := intOf(&n[row])
+		v := stateRowValue(g, row)
+		switch t.Agg {
+		case schemas.AggCountDistinct, schemas.AggMode:
+			p.Values = append(p.Values, v)
+			if t.Agg == schemas.AggMode {
+				p.Counts = append(p.Counts, nv)
+				p.N += nv
+			} else {
+				p.N++
+			}
+			continue
+		}
+		p.N, p.Value = nv, v
+		p.Int, p.Float = 0, 0
+		if x := &g.vals[colSumInt][row]; !x.IsNull() {
+			p.Int = intOf(x)
+		}
+		if x := &g.vals[colSumFloat][row]; !x.IsNull() {
+			p.Float = x.Double()
+		}
+		p.Time, p.Partition, p.Offset = 0, 0, 0
+		if x := &g.vals[colTime][row]; !x.IsNull() {
+			p.Time = schemas.Timestamp(x.Int64() / msDivisor(g.fields[colTime]))
+		}
+		if x := &g.vals[colPartition][row]; !x.IsNull() {
+			p.Partition = int32(intOf(x))
+		}
+		if x := &g.vals[colOffset][row]; !x.IsNull() {
+			p.Offset = intOf(x)
+		}
+	}
+	return nil
+}
+
+// user makes r.i the user of key v, adding it when new. Keys come
+// sorted (writeState writes them so): a key above the last one is new
+// without a lookup. The first key out of order builds the key index, by
+// which every later key is then looked up.
+func (r *stateReader) user(v *parquet.Value) {
+	if r.intKeys {
+		k := intOf(v)
+		switch {
+		case r.i >= 0 && k == r.lastInt:
+			return
+		case r.intPos == nil && (r.i < 0 || k > r.lastInt):
+			r.i = r.add(k)
+		default:
+			if r.intPos == nil {
+				r.intPos = make(map[int64]int, cap(r.s.Keys))
+				for i, k := range r.s.Keys {
+					r.intPos[k.(int64)] = i
+				}
+			}
+			i, ok := r.intPos[k]
+			if !ok {
+				i = r.add(k)
+				r.intPos[k] = i
+			}
+			r.i = i
+		}
+		r.lastInt = k
+		return
+	}
+	b := v.ByteArray()
+	switch {
+	case r.i >= 0 && string(b) == r.lastStr:
+		return
+	case r.strPos == nil && (r.i < 0 || string(b) > r.lastStr):
+		r.i = r.add(string(b))
+	default:
+		if r.strPos == nil {
+			r.strPos = make(map[string]int, cap(r.s.Keys))
+			for i, k := range r.s.Keys {
+				r.strPos[k.(string)] = i
+			}
+		}
+		i, ok := r.strPos[string(b)]
+		if !ok {
+			k := string(b)
+			i = r.add(k)
+			r.strPos[k] = i
+		}
+		r.i = i
+	}
+	r.lastStr = r.s.Keys[r.i].(string)
+}
+
+// add appends a user with empty partials and returns its index.
+func (r *stateReader) add(key any) int {
+	nl := len(r.life)
+	if len(r.slab) < nl {
+		r.slab = make([]schemas.Partial, 1024*nl)
+	}
+	r.s.Keys = append(r.s.Keys, key)
+	r.s.Partials = append(r.s.Partials, r.slab[:nl:nl])
+	r.slab = r.slab[nl:]
+	return len(r.s.Keys) - 1
+}
+
+// tagIndex returns the state index of the lifetime tag named name, or -1.
+func (r *stateReader) tagIndex(name []byte) int {
+	for j, ti := range r.life {
+		if r.cat.Tags[ti].Name == string(name) {
+			return j
+		}
+	}
+	return -1
+}
+
+// stateRowValue returns the value of a state row: the one of v_int,
+// v_float, v_string, v_bool, v_time that is not null (the last one if
+// several are), or nil.
+func stateRowValue(g *rowGroup, row int) any {
+	for c := colVTime; c >= colVInt; c-- {
+		if x := &g.vals[c][row]; !x.IsNull() {
+			return g.value(c, row)
+		}
+	}
+	return nil
+}
+
+// intOf reads an integer column's value (INT32 or INT64).
+func intOf(v *parquet.Value) int64 {
+	if v.Kind() == parquet.Int32 {
+		return int64(v.Int32())
+	}
+	return v.Int64()
 }

@@ -15,7 +15,6 @@ import (
 type acc interface {
 	grow(n int)
 	add(b *batch, sel []int32, users []uint32) error
-	value(u uint32, bx *boxer) any
 	merge(u uint32, p schemas.Partial) error
 	filler
 }
@@ -40,9 +39,9 @@ func newAcc(cat *schemas.Catalog, t *schemas.Tag, strs *interner) (acc, error) {
 		max := t.Agg == schemas.AggMax
 		switch of.Type {
 		case schemas.TypeInt64, schemas.TypeTimestamp:
-			return &minMaxAcc[int64]{field: t.Of, max: max, typ: of.Type}, nil
+			return &minMaxAcc[int64]{field: t.Of, max: max}, nil
 		case schemas.TypeFloat64:
-			return &minMaxAcc[float64]{field: t.Of, max: max, typ: of.Type}, nil
+			return &minMaxAcc[float64]{field: t.Of, max: max}, nil
 		case schemas.TypeString:
 			return &minMaxStrAcc{field: t.Of, max: max, strs: strs}, nil
 		}
@@ -50,13 +49,13 @@ func newAcc(cat *schemas.Catalog, t *schemas.Tag, strs *interner) (acc, error) {
 		last := t.Agg == schemas.AggLast
 		switch of.Type {
 		case schemas.TypeInt64, schemas.TypeTimestamp:
-			return &edgeAcc[int64]{field: t.Of, last: last, typ: of.Type}, nil
+			return &edgeAcc[int64]{field: t.Of, last: last}, nil
 		case schemas.TypeFloat64:
-			return &edgeAcc[float64]{field: t.Of, last: last, typ: of.Type}, nil
+			return &edgeAcc[float64]{field: t.Of, last: last}, nil
 		case schemas.TypeBool:
-			return &edgeAcc[bool]{field: t.Of, last: last, typ: of.Type}, nil
+			return &edgeAcc[bool]{field: t.Of, last: last}, nil
 		case schemas.TypeString:
-			return &edgeAcc[bool]{field: t.Of, last: last, typ: of.Type, strs: strs}, nil
+			return &edgeAcc[bool]{field: t.Of, last: last, strs: strs}, nil
 		}
 	case schemas.AggCountDistinct:
 		return &distinctAcc{field: t.Of, codec: codec{typ: of.Type, strs: strs}, keep: t.Lifetime()}, nil
@@ -92,7 +91,6 @@ func (a *countAcc) add(_ *batch, sel []int32, users []uint32) error {
 	return nil
 }
 
-func (a *countAcc) value(u uint32, bx *boxer) any           { return bx.int64(a.n[u]) }
 func (a *countAcc) merge(u uint32, p schemas.Partial) error { a.n[u] += p.N; return nil }
 
 // ---- sum and avg
@@ -126,24 +124,7 @@ func (a *sumAcc[T]) add(b *batch, sel []int32, users []uint32) error {
 	return nil
 }
 
-func (a *sumAcc[T]) value(u uint32, bx *boxer) any {
-	st := a.s[u]
-	if st.n == 0 {
-		return nil
-	}
-	if a.avg {
-		return bx.float64(float64(st.s) / float64(st.n))
-	}
-	switch x := any(st.s).(type) {
-	case int64:
-		return bx.int64(x)
-	case float64:
-		return bx.float64(x)
-	}
-	return nil
-}
-
-func (a *sumAcc[T]) partial(u uint32, bx *boxer) schemas.Partial {
+func (a *sumAcc[T]) partial(u uint32) schemas.Partial {
 	p := schemas.Partial{N: a.s[u].n}
 	switch s := any(a.s[u].s).(type) {
 	case int64:
@@ -186,7 +167,6 @@ func slice[T any](v *vec) []T {
 type minMaxAcc[T int64 | float64] struct {
 	field int
 	max   bool
-	typ   schemas.Type
 	v     []minMaxSlot[T]
 }
 
@@ -217,20 +197,6 @@ func (a *minMaxAcc[T]) add(b *batch, sel []int32, users []uint32) error {
 		if !st.has || x < st.v {
 			st.v, st.has = x, true
 		}
-	}
-	return nil
-}
-
-func (a *minMaxAcc[T]) value(u uint32, bx *boxer) any {
-	st := a.v[u]
-	if !st.has {
-		return nil
-	}
-	switch x := any(st.v).(type) {
-	case int64:
-		return bx.box(a.typ, x)
-	case float64:
-		return bx.float64(x)
 	}
 	return nil
 }
@@ -297,13 +263,6 @@ func (a *minMaxStrAcc) add(b *batch, sel []int32, users []uint32) error {
 	return nil
 }
 
-func (a *minMaxStrAcc) value(u uint32, bx *boxer) any {
-	if !a.has[u] {
-		return nil
-	}
-	return bx.stringAt(&a.strs.vals[a.v[u]])
-}
-
 func (a *minMaxStrAcc) merge(u uint32, p schemas.Partial) error {
 	if p.N == 0 || p.Value == nil {
 		return nil
@@ -330,7 +289,6 @@ func (a *minMaxStrAcc) merge(u uint32, p schemas.Partial) error {
 type edgeAcc[T int64 | float64 | bool] struct {
 	field int
 	last  bool
-	typ   schemas.Type
 	strs  *interner
 	e     []edgeSlot[T]
 }
@@ -392,24 +350,6 @@ func (a *edgeAcc[T]) add(b *batch, sel []int32, users []uint32) error {
 		st.t, st.p, st.o = t, p, o
 	}
 	return nil
-}
-
-func (a *edgeAcc[T]) value(u uint32, bx *boxer) any {
-	st := &a.e[u]
-	if !st.has() {
-		return nil
-	}
-	if a.strs != nil {
-		return bx.stringAt(&a.strs.vals[st.ref-1])
-	}
-	switch x := any(st.v).(type) {
-	case int64:
-		return bx.box(a.typ, x)
-	case float64:
-		return bx.float64(x)
-	default:
-		return x
-	}
 }
 
 func (a *edgeAcc[T]) merge(u uint32, p schemas.Partial) error {
@@ -565,11 +505,6 @@ func (a *distinctAcc) finish() {
 	a.set.finish(a.keep, func(u uint32, xs []uint64, _ []int64) { a.n[u] = int64(len(xs)) })
 }
 
-func (a *distinctAcc) value(u uint32, bx *boxer) any {
-	a.finish()
-	return bx.int64(a.n[u])
-}
-
 func (a *distinctAcc) partial(u uint32, bx *boxer) schemas.Partial {
 	a.finish()
 	rx, _ := a.set.runs(u)
@@ -646,14 +581,6 @@ func (a *modeAcc) finish() {
 		}
 		a.best[u], a.has[u] = rx[best], true
 	})
-}
-
-func (a *modeAcc) value(u uint32, bx *boxer) any {
-	a.finish()
-	if !a.has[u] {
-		return nil
-	}
-	return a.codec.decode(bx, a.best[u])
 }
 
 func (a *modeAcc) partial(u uint32, bx *boxer) schemas.Partial {

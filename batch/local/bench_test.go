@@ -122,7 +122,7 @@ func BenchmarkLocalCompute(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if len(res.Profiles) == 0 {
+				if res.Profiles.Len() == 0 {
 					b.Fatal("no profiles")
 				}
 			}

@@ -6,8 +6,8 @@ import (
 	"github.com/portrait-dev/portrait/schemas"
 )
 
-// boxer turns typed values into `any` for the Result without one heap
-// allocation per value: values are copied into chunks and each interface
+// boxer turns typed values into `any` for the partials of the State
+// without one heap allocation per value: values are copied into chunks and each interface
 // points at its copy. A chunk element is never written again once boxed,
 // so the interfaces behave exactly like ordinary boxed values.
 type boxer struct {
@@ -61,11 +61,3 @@ func boxAt(typ, p unsafe.Pointer) any {
 
 // stringAt boxes the string at p, which must never change.
 func (bx *boxer) stringAt(p *string) any { return boxAt(stringType, unsafe.Pointer(p)) }
-
-// box turns an int64 column value into the field's Go value.
-func (bx *boxer) box(typ schemas.Type, v int64) any {
-	if typ == schemas.TypeTimestamp {
-		return bx.timestamp(v)
-	}
-	return bx.int64(v)
-}

@@ -16,9 +16,11 @@
 // pairs.go), never looked up per event. Where filters are evaluated
 // column by column over the batch (see filter.go), once per distinct
 // filter (distinct filters concurrently), into selection vectors that the
-// tags sharing a filter and window start consume. Values are boxed into
-// the Result without one allocation per value (see box.go), one tag at a
-// time over all users, each shard's users concurrently (see fill.go).
+// tags sharing a filter and window start consume. The Result holds the
+// profiles column by column (see profiles.go), filled one tag at a time
+// over all users, each shard's users concurrently (see fill.go); only the
+// lifetime partials of the State are boxed, without one allocation per
+// value (see box.go).
 //
 // When the catalog has an event-id field, the input is read twice: the
 // first pass finds, for every (key, id), the first event by (time,
@@ -43,7 +45,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -58,8 +59,8 @@ type Source func(ctx context.Context, fn func(arrow.RecordBatch) error) error
 
 // Result is the outcome of a computation.
 type Result struct {
-	// Profiles sorted by key.
-	Profiles []schemas.Profile
+	// Profiles sorted by key, column by column.
+	Profiles *Profiles
 	// State holds the lifetime partials of the same users, in the same
 	// order (nil when the catalog has no lifetime tag).
 	State *State
@@ -663,60 +664,61 @@ func (e *Engine) Result() *Result {
 	})
 	order := e.mergeByKey(lists)
 	n := len(order)
-	nt := len(e.cat.Tags)
 	var rows int64
 	for _, s := range e.shards {
 		rows += s.rows
 	}
-	res := &Result{Profiles: make([]schemas.Profile, n), Rows: rows, Scanned: e.scanned}
-	keys := make([]any, n)
-	if e.cat.KeyField().Type == schemas.TypeInt64 {
-		sorted := make([]int64, n)
+	res := &Result{Profiles: NewProfiles(e.cat, n, false), Rows: rows, Scanned: e.scanned}
+	ps := res.Profiles
+	if ps.IntKeys != nil {
 		for i, r := range order {
-			sorted[i] = e.shards[r.shard].ikeys[r.u]
-			keys[i] = boxAt(int64Type, unsafe.Pointer(&sorted[i]))
+			ps.IntKeys[i] = e.shards[r.shard].ikeys[r.u]
 		}
 	} else {
 		for i, r := range order {
-			keys[i] = boxAt(stringType, unsafe.Pointer(&e.shards[r.shard].skeys[r.u]))
+			ps.StrKeys[i] = e.shards[r.shard].skeys[r.u]
 		}
 	}
 	life := LifetimeTags(e.cat)
-	var partials []schemas.Partial
 	if len(life) > 0 {
+		keys := make([]any, n)
+		for i := range keys {
+			keys[i] = ps.boxKey(i)
+		}
 		res.State = &State{Cutoff: schemas.Timestamp(e.cutoff), Tags: life, Keys: keys, Partials: make([][]schemas.Partial, n)}
-		partials = make([]schemas.Partial, n*len(life))
 	}
-	vals := make([]any, n*nt)
 	// Positions of every shard's users in the result.
 	pos := make([][]int, len(e.shards))
 	for i, r := range order {
 		pos[r.shard] = append(pos[r.shard], i)
 	}
 	_ = e.run(func(si int, s *shard) error {
-		bx := &boxer{}
 		users := lists[si]
 		for t, a := range s.accs {
 			if a != nil {
-				a.fill(users, pos[si], vals, nt, t, bx)
-			}
-		}
-		for k := range users {
-			i := pos[si][k]
-			v := vals[i*nt : (i+1)*nt : (i+1)*nt]
-			for _, t := range e.cat.RuleOrder {
-				v[t] = e.cat.Tags[t].Rule.Eval(v)
-			}
-			res.Profiles[i] = schemas.Profile{Key: keys[i], Values: v}
-			if res.State != nil {
-				res.State.Partials[i] = partials[i*len(life) : (i+1)*len(life) : (i+1)*len(life)]
+				a.fill(users, pos[si], &ps.Tags[t])
 			}
 		}
 		if res.State != nil {
+			// The shard's partials in one slab, allocated (and zeroed)
+			// and filled by its goroutine, user after user.
+			nl := len(life)
+			parts := make([]schemas.Partial, len(users)*nl)
+			bx := &boxer{}
 			for j, t := range life {
-				fillPartials(s.accs[t], users, pos[si], vals, nt, t, partials, len(life), j, bx)
+				fillPartials(s.accs[t], users, pos[si], &ps.Tags[t], parts, nl, j, bx)
+			}
+			for k, i := range pos[si] {
+				res.State.Partials[i] = parts[k*nl : (k+1)*nl : (k+1)*nl]
 			}
 		}
+		return nil
+	})
+	// Rules read the aggregate columns; their rows are split over the
+	// shards' goroutines by range.
+	_ = e.run(func(si int, _ *shard) error {
+		lo, hi := n*si/len(e.shards), n*(si+1)/len(e.shards)
+		ps.evalRules(e.cat, lo, hi)
 		return nil
 	})
 	return res

@@ -131,7 +131,7 @@ func TestComputeMatchesReference(t *testing.T) {
 						res, err := Compute(context.Background(), cat, cutoff, src, nil)
 						require.NoError(t, err)
 						require.NotEmpty(t, want)
-						diff := reference.Diff(cat, want, res.Profiles, 10)
+						diff := reference.Diff(cat, want, res.Profiles.Boxed(), 10)
 						require.Empty(t, diff, "seed %d batch size %d", seed, size)
 					})
 				}
@@ -162,8 +162,8 @@ func TestComputeEmptyAndEdges(t *testing.T) {
 			want := reference.Evaluate(cat, tc.events, c)
 			res, err := Compute(context.Background(), cat, c, sliceSource(t, cat, tc.events, 2), nil)
 			require.NoError(t, err)
-			require.Empty(t, reference.Diff(cat, want, res.Profiles, 0))
-			require.Len(t, res.Profiles, len(want))
+			require.Empty(t, reference.Diff(cat, want, res.Profiles.Boxed(), 0))
+			require.Equal(t, len(want), res.Profiles.Len())
 		})
 	}
 }
@@ -197,9 +197,9 @@ func TestComputeBase(t *testing.T) {
 			inc, err := Compute(context.Background(), cat, c1, sliceSource(t, cat, later, 500), r0.State)
 			require.NoError(t, err)
 			if cat.ID < 0 {
-				require.Empty(t, reference.Diff(cat, full.Profiles, inc.Profiles, 10))
+				require.Empty(t, reference.Diff(cat, full.Profiles.Boxed(), inc.Profiles.Boxed(), 10))
 			}
-			require.Empty(t, reference.Diff(cat, reference.Evaluate(cat, events, c1), full.Profiles, 10))
+			require.Empty(t, reference.Diff(cat, reference.Evaluate(cat, events, c1), full.Profiles.Boxed(), 10))
 			require.Less(t, inc.Scanned, full.Scanned)
 		})
 	}
@@ -255,7 +255,7 @@ func TestComputeTaobaoSamples(t *testing.T) {
 				res, err := Compute(context.Background(), cat, cutoff, src, nil)
 				require.NoError(t, err)
 				require.NotEmpty(t, want)
-				require.Empty(t, reference.Diff(cat, want, res.Profiles, 10))
+				require.Empty(t, reference.Diff(cat, want, res.Profiles.Boxed(), 10))
 			})
 		}
 	}
@@ -283,7 +283,7 @@ func TestComputeMatchesReferenceGen(t *testing.T) {
 				res, err := Compute(context.Background(), cat, cutoff, src, nil)
 				require.NoError(t, err)
 				require.NotEmpty(t, want)
-				require.Empty(t, reference.Diff(cat, want, res.Profiles, 10))
+				require.Empty(t, reference.Diff(cat, want, res.Profiles.Boxed(), 10))
 			})
 		}
 	}
@@ -307,8 +307,8 @@ func TestComputeShards(t *testing.T) {
 					require.NoError(t, src(context.Background(), e.Add))
 					res := e.Result()
 					want := reference.Evaluate(cat, events, cutoff)
-					require.Empty(t, reference.Diff(cat, want, res.Profiles, 10))
-					require.Len(t, res.Profiles, len(want))
+					require.Empty(t, reference.Diff(cat, want, res.Profiles.Boxed(), 10))
+					require.Equal(t, len(want), res.Profiles.Len())
 				})
 			}
 		}

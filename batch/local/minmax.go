@@ -10,7 +10,6 @@ import (
 // rangeView; only the min view aggregates.
 type rangeAcc[T int64 | float64] struct {
 	field int
-	typ   schemas.Type
 	v     []rangeSlot[T]
 }
 
@@ -62,20 +61,6 @@ func (a *rangeView[T]) get(u uint32) (T, bool) {
 	return st.lo, st.hasLo
 }
 
-func (a *rangeView[T]) value(u uint32, bx *boxer) any {
-	v, ok := a.get(u)
-	if !ok {
-		return nil
-	}
-	switch x := any(v).(type) {
-	case int64:
-		return bx.box(a.r.typ, x)
-	case float64:
-		return bx.float64(x)
-	}
-	return nil
-}
-
 func (a *rangeView[T]) merge(u uint32, p schemas.Partial) error {
 	if p.N == 0 || p.Value == nil {
 		return nil
@@ -112,16 +97,16 @@ func fuseRanges(cat *schemas.Catalog, groups []group, accs []acc) {
 				if tj.Agg != schemas.AggMax || tj.Of != ti.Of {
 					continue
 				}
-				switch mi := accs[i].(type) {
+				switch accs[i].(type) {
 				case *minMaxAcc[int64]:
 					if _, ok := accs[j].(*minMaxAcc[int64]); ok {
-						r := &rangeAcc[int64]{field: ti.Of, typ: mi.typ}
+						r := &rangeAcc[int64]{field: ti.Of}
 						accs[i], accs[j] = &rangeView[int64]{r: r}, &rangeView[int64]{r: r, max: true}
 						break pair
 					}
 				case *minMaxAcc[float64]:
 					if _, ok := accs[j].(*minMaxAcc[float64]); ok {
-						r := &rangeAcc[float64]{field: ti.Of, typ: mi.typ}
+						r := &rangeAcc[float64]{field: ti.Of}
 						accs[i], accs[j] = &rangeView[float64]{r: r}, &rangeView[float64]{r: r, max: true}
 						break pair
 					}

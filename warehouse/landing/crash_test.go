@@ -132,7 +132,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 		return warehouse.ReadEvents(ctx, c, files, fn)
 	}, nil)
 	require.NoError(t, err)
-	require.Empty(t, reference.Diff(c, want, res.Profiles, 10))
+	require.Empty(t, reference.Diff(c, want, res.Profiles.Boxed(), 10))
 	require.NotEmpty(t, want)
 }
 

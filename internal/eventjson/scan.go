@@ -2,7 +2,6 @@ package eventjson
 
 import (
 	"bytes"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/portrait-dev/portrait/schemas"
@@ -62,11 +61,11 @@ func newScanner(c *schemas.Catalog) *scanner {
 // one judge of what is valid and why not.
 func (s *scanner) Scan(v []byte) (toks []token, ok bool) {
 	clear(s.toks)
-	i := skipWS(v, 0)
+	i := SkipSpace(v, 0)
 	if i >= len(v) || v[i] != '{' {
 		return nil, false
 	}
-	i = skipWS(v, i+1)
+	i = SkipSpace(v, i+1)
 	if i < len(v) && v[i] == '}' {
 		i++
 	} else {
@@ -75,28 +74,28 @@ func (s *scanner) Scan(v []byte) (toks []token, ok bool) {
 			if i >= len(v) || v[i] != '"' {
 				return nil, false
 			}
-			ks, ke, ok := scanString(v, i+1)
+			ks, ke, ok := ScanString(v, i+1)
 			if !ok {
 				return nil, false
 			}
-			i = skipWS(v, ke+1)
+			i = SkipSpace(v, ke+1)
 			if i >= len(v) || v[i] != ':' {
 				return nil, false
 			}
-			i = skipWS(v, i+1)
+			i = SkipSpace(v, i+1)
 			if i >= len(v) {
 				return nil, false
 			}
 			var t token
 			switch c := v[i]; {
 			case c == '"':
-				vs, ve, ok := scanString(v, i+1)
+				vs, ve, ok := ScanString(v, i+1)
 				if !ok {
 					return nil, false
 				}
 				t, i = token{Kind: kindString, Start: vs, End: ve}, ve+1
 			case c == '-' || (c >= '0' && c <= '9'):
-				e, ok := scanNumber(v, i)
+				e, ok := ScanNumber(v, i)
 				if !ok {
 					return nil, false
 				}
@@ -119,7 +118,7 @@ func (s *scanner) Scan(v []byte) (toks []token, ok bool) {
 				s.toks[fi] = t
 				hint = fi + 1
 			}
-			i = skipWS(v, i)
+			i = SkipSpace(v, i)
 			if i >= len(v) {
 				return nil, false
 			}
@@ -130,10 +129,10 @@ func (s *scanner) Scan(v []byte) (toks []token, ok bool) {
 			if v[i] != ',' {
 				return nil, false
 			}
-			i = skipWS(v, i+1)
+			i = SkipSpace(v, i+1)
 		}
 	}
-	if skipWS(v, i) != len(v) {
+	if SkipSpace(v, i) != len(v) {
 		return nil, false
 	}
 	return s.toks, true
@@ -141,79 +140,3 @@ func (s *scanner) Scan(v []byte) (toks []token, ok bool) {
 
 // view is b as a string without copying; it must not outlive b.
 func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
-
-func skipWS(v []byte, i int) int {
-	for i < len(v) && (v[i] == ' ' || v[i] == '\t' || v[i] == '\n' || v[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// scanString finds the closing quote of a string starting at i; ok is
-// false for escapes, control characters and invalid UTF-8.
-func scanString(v []byte, i int) (start, end int, ok bool) {
-	start = i
-	high := false
-	for ; i < len(v); i++ {
-		switch c := v[i]; {
-		case c == '"':
-			if high && !utf8.Valid(v[start:i]) {
-				return 0, 0, false
-			}
-			return start, i, true
-		case c == '\\' || c < 0x20:
-			return 0, 0, false
-		case c >= 0x80:
-			high = true
-		}
-	}
-	return 0, 0, false
-}
-
-// scanNumber checks the JSON number grammar from i and returns its end.
-func scanNumber(v []byte, i int) (int, bool) {
-	if i < len(v) && v[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(v) && v[i] == '0':
-		i++
-	case i < len(v) && v[i] >= '1' && v[i] <= '9':
-		i, _ = digits(v, i)
-	default:
-		return 0, false
-	}
-	var ok bool
-	if i < len(v) && v[i] == '.' {
-		if i, ok = digits(v, i+1); !ok {
-			return 0, false
-		}
-	}
-	if i < len(v) && (v[i] == 'e' || v[i] == 'E') {
-		i++
-		if i < len(v) && (v[i] == '+' || v[i] == '-') {
-			i++
-		}
-		if i, ok = digits(v, i); !ok {
-			return 0, false
-		}
-	}
-	// A number must end at a delimiter (encoding/json rejects "1x").
-	if i < len(v) {
-		switch v[i] {
-		case ' ', '\t', '\n', '\r', ',', '}':
-		default:
-			return 0, false
-		}
-	}
-	return i, true
-}
-
-// digits skips the digits from i; ok is false when there are none.
-func digits(v []byte, i int) (end int, ok bool) {
-	s := i
-	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
-		i++
-	}
-	return i, i > s
-}

@@ -5,7 +5,6 @@ import (
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/portrait-dev/portrait/internal/eventjson"
@@ -79,11 +78,11 @@ func (d *decoder) decodeFast(key, v []byte, now time.Time) bool {
 		return false
 	}
 	clear(d.seen)
-	i := skipWS(v, 0)
+	i := eventjson.SkipSpace(v, 0)
 	if i >= len(v) || v[i] != '{' {
 		return false
 	}
-	i = skipWS(v, i+1)
+	i = eventjson.SkipSpace(v, i+1)
 	if i < len(v) && v[i] == '}' {
 		i++
 	} else {
@@ -92,15 +91,15 @@ func (d *decoder) decodeFast(key, v []byte, now time.Time) bool {
 			if i >= len(v) || v[i] != '"' {
 				return false
 			}
-			ks, ke, ok := scanString(v, i+1)
+			ks, ke, ok := eventjson.ScanString(v, i+1)
 			if !ok {
 				return false
 			}
-			i = skipWS(v, ke+1)
+			i = eventjson.SkipSpace(v, ke+1)
 			if i >= len(v) || v[i] != ':' {
 				return false
 			}
-			i = skipWS(v, i+1)
+			i = eventjson.SkipSpace(v, i+1)
 			name := view(v[ks:ke])
 			f := -1
 			if next < len(d.name) && d.name[next] == name {
@@ -117,7 +116,7 @@ func (d *decoder) decodeFast(key, v []byte, now time.Time) bool {
 			if !ok {
 				return false
 			}
-			i = skipWS(v, i)
+			i = eventjson.SkipSpace(v, i)
 			if i >= len(v) {
 				return false
 			}
@@ -128,10 +127,10 @@ func (d *decoder) decodeFast(key, v []byte, now time.Time) bool {
 			if v[i] != ',' {
 				return false
 			}
-			i = skipWS(v, i+1)
+			i = eventjson.SkipSpace(v, i+1)
 		}
 	}
-	if skipWS(v, i) != len(v) {
+	if eventjson.SkipSpace(v, i) != len(v) {
 		return false
 	}
 	for _, ok := range d.seen {
@@ -168,7 +167,7 @@ func (d *decoder) field(f int, v []byte, i int) (end int, ok bool) {
 		}
 		end = e
 	case schemas.TypeFloat64:
-		e, ok := numberAt(v, i)
+		e, ok := eventjson.ScanNumber(v, i)
 		if !ok {
 			return 0, false
 		}
@@ -196,7 +195,7 @@ func (d *decoder) field(f int, v []byte, i int) (end int, ok bool) {
 		if v[i] != '"' {
 			return 0, false
 		}
-		s, e, ok := scanString(v, i+1)
+		s, e, ok := eventjson.ScanString(v, i+1)
 		if !ok || (len(fd.Enum) > 0 && !inEnum(fd.Enum, v[s:e])) {
 			return 0, false
 		}
@@ -216,7 +215,7 @@ func timestampAt(v []byte, i int, f schemas.TimeFormat) (schemas.Timestamp, int,
 	var raw []byte
 	end := 0
 	if v[i] == '"' {
-		s, e, ok := scanString(v, i+1)
+		s, e, ok := eventjson.ScanString(v, i+1)
 		if !ok {
 			return 0, 0, false
 		}
@@ -226,7 +225,7 @@ func timestampAt(v []byte, i int, f schemas.TimeFormat) (schemas.Timestamp, int,
 			ts, err := schemas.TimestampFromNumber(float64(n), f)
 			return ts, e, err == nil
 		}
-		e, ok := numberAt(v, i)
+		e, ok := eventjson.ScanNumber(v, i)
 		if !ok {
 			return 0, 0, false
 		}
@@ -264,52 +263,24 @@ func (d *decoder) keyMatches(key []byte) bool {
 // view is b as a string without copying; it must not outlive b.
 func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
-func skipWS(v []byte, i int) int {
-	for i < len(v) && (v[i] == ' ' || v[i] == '\t' || v[i] == '\n' || v[i] == '\r') {
-		i++
-	}
-	return i
-}
-
 // skipValue skips a string, number, true, false or null from i; ok is
-// false for nested values and whatever scanString or numberAt refuse.
+// false for nested values and whatever eventjson.ScanString or ScanNumber refuse.
 func skipValue(v []byte, i int) (end int, ok bool) {
 	if i >= len(v) {
 		return 0, false
 	}
 	switch c := v[i]; {
 	case c == '"':
-		_, e, ok := scanString(v, i+1)
+		_, e, ok := eventjson.ScanString(v, i+1)
 		return e + 1, ok
 	case c == '-' || (c >= '0' && c <= '9'):
-		return numberAt(v, i)
+		return eventjson.ScanNumber(v, i)
 	case bytes.HasPrefix(v[i:], []byte("true")), bytes.HasPrefix(v[i:], []byte("null")):
 		return i + 4, true
 	case bytes.HasPrefix(v[i:], []byte("false")):
 		return i + 5, true
 	}
 	return 0, false
-}
-
-// scanString finds the closing quote of a string whose text starts at i;
-// ok is false for escapes, control characters and invalid UTF-8.
-func scanString(v []byte, i int) (start, end int, ok bool) {
-	start = i
-	high := false
-	for ; i < len(v); i++ {
-		switch c := v[i]; {
-		case c == '"':
-			if high && !utf8.Valid(v[start:i]) {
-				return 0, 0, false
-			}
-			return start, i, true
-		case c == '\\' || c < 0x20:
-			return 0, 0, false
-		case c >= 0x80:
-			high = true
-		}
-	}
-	return 0, 0, false
 }
 
 // intAt reads the JSON number at i as an int64; ok is false unless it is
@@ -327,7 +298,7 @@ func intAt(v []byte, i int) (n int64, end int, ok bool) {
 		i++
 	}
 	// 19 digits cannot overflow a uint64; a 20th digit is too many.
-	if i == s || (v[s] == '0' && i-s > 1) || !delimited(v, i) {
+	if i == s || (v[s] == '0' && i-s > 1) || !eventjson.Delimited(v, i) {
 		return 0, 0, false
 	}
 	switch {
@@ -337,57 +308,4 @@ func intAt(v []byte, i int) (n int64, end int, ok bool) {
 		return int64(u), i, true
 	}
 	return 0, 0, false
-}
-
-// numberAt checks the JSON number grammar from i and returns its end.
-func numberAt(v []byte, i int) (int, bool) {
-	if i < len(v) && v[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(v) && v[i] == '0':
-		i++
-	case i < len(v) && v[i] >= '1' && v[i] <= '9':
-		i, _ = digits(v, i)
-	default:
-		return 0, false
-	}
-	var ok bool
-	if i < len(v) && v[i] == '.' {
-		if i, ok = digits(v, i+1); !ok {
-			return 0, false
-		}
-	}
-	if i < len(v) && (v[i] == 'e' || v[i] == 'E') {
-		i++
-		if i < len(v) && (v[i] == '+' || v[i] == '-') {
-			i++
-		}
-		if i, ok = digits(v, i); !ok {
-			return 0, false
-		}
-	}
-	return i, delimited(v, i)
-}
-
-// delimited tells whether a number ending at i is followed by what may
-// follow a value (encoding/json rejects "1x").
-func delimited(v []byte, i int) bool {
-	if i == len(v) {
-		return true
-	}
-	switch v[i] {
-	case ' ', '\t', '\n', '\r', ',', '}':
-		return true
-	}
-	return false
-}
-
-// digits skips the digits from i; ok is false when there are none.
-func digits(v []byte, i int) (end int, ok bool) {
-	s := i
-	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
-		i++
-	}
-	return i, i > s
 }

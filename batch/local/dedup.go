@@ -179,6 +179,15 @@ func (d *dedup) resolve() {
 	d.rowH, d.rowID, d.arena = nil, nil, nil
 }
 
+// done reports an error unless the second pass saw every batch the first
+// did.
+func (d *dedup) done() error {
+	if d.next != len(d.sizes) {
+		return fmt.Errorf("the source yielded %d batches to aggregate and %d to de-duplicate (the source must yield the same batches in the same order)", d.next, len(d.sizes))
+	}
+	return nil
+}
+
 // keep resolves the shard's rows of the next batch in the second pass:
 // for every row r of rows with keep[r] set, it sets users[r] and clears
 // keep[r] unless the row is its (user, id)'s first event.

@@ -90,6 +90,9 @@ func compute(ctx context.Context, cat *schemas.Catalog, cutoff schemas.Timestamp
 	if err := src(ctx, e.Add); err != nil {
 		return nil, fmt.Errorf("aggregating events: %w", err)
 	}
+	if err := e.allAdded(); err != nil {
+		return nil, fmt.Errorf("aggregating events: %w", err)
+	}
 	return e.Result(), nil
 }
 
@@ -628,6 +631,19 @@ func b2i(b bool) int {
 type ref struct {
 	shard int
 	u     uint32
+}
+
+// allAdded checks, after the second pass of a catalog with an id field,
+// that Add saw every batch that Observe did.
+func (e *Engine) allAdded() error {
+	for _, s := range e.shards {
+		if s.dedup != nil {
+			if err := s.dedup.done(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Result assembles the profiles (and the lifetime state) of every user

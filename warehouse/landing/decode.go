@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/portrait-dev/portrait/internal/eventjson"
@@ -16,37 +17,79 @@ import (
 // path walks the JSON object once and converts each catalog field's value
 // as it meets it, straight into a typed row (no token list, no value
 // boxed, nothing allocated): integers are accumulated digit by digit,
-// strings are referenced in place. It accepts only plain records —
-// a flat object, every field of its type, no escapes, integers without
-// fraction or exponent — that eventjson.Decoder accepts with the same
-// values; every other record (anything unusual, and every record to be
-// rejected) goes through eventjson.Decoder, which stays the one
-// definition of what is valid and why not. The differential test and
-// fuzz target hold the two together.
+// strings are referenced in place, and the field name expected next and
+// enum values are matched by their text with its closing quote, without
+// scanning them first. It accepts only plain records — a flat object,
+// every field of its type, no escapes, integers without fraction or
+// exponent — that eventjson.Decoder accepts with the same values; every
+// other record (anything unusual, and every record to be rejected) goes
+// through eventjson.Decoder, which stays the one definition of what is
+// valid and why not. The differential test and fuzz target hold the two
+// together.
 type decoder struct {
-	cat  *schemas.Catalog
-	lim  eventjson.Limits
-	ref  *eventjson.Decoder
-	name []string       // field names by index
-	idx  map[string]int // field index by name
-	seen []bool         // by field: met in the record being decoded
+	cat *schemas.Catalog
+	lim eventjson.Limits
+	ref *eventjson.Decoder
+	idx map[string]int // field index by name
+	// quoted is a field's name followed by its closing quote, or "" when
+	// the name is not plain: a key whose text starts with it is that
+	// field's name, found without scanning the key.
+	quoted []string
+	// enums are an enum field's values, each followed by its closing
+	// quote (nil unless every value is plain), matched the same way.
+	enums [][]string
+	seen  []bool // by field: met in the record being decoded
 	// keyRaw is the JSON text of the key field's value when it is an
 	// integer (the message key must be exactly that text).
 	keyRaw []byte
 	row    *warehouse.EventRow
 	ev     schemas.Event
 	fast   bool // the last record went the fast path
+	// now and latest cache the last record's read time and the latest
+	// event time it accepts (records come in batches read at one time).
+	now    time.Time
+	latest schemas.Timestamp
 }
 
 func newDecoder(cat *schemas.Catalog, lim eventjson.Limits) *decoder {
 	d := &decoder{cat: cat, lim: lim, ref: eventjson.NewDecoder(cat, lim),
-		name: make([]string, len(cat.Fields)), idx: make(map[string]int, len(cat.Fields)),
-		seen: make([]bool, len(cat.Fields)), row: warehouse.NewEventColumns(cat).NewRow()}
+		idx:  make(map[string]int, len(cat.Fields)),
+		seen: make([]bool, len(cat.Fields)), row: warehouse.NewEventColumns(cat).NewRow(),
+		quoted: make([]string, len(cat.Fields)), enums: make([][]string, len(cat.Fields))}
 	for i := range cat.Fields {
-		d.name[i] = cat.Fields[i].Name
-		d.idx[cat.Fields[i].Name] = i
+		f := &cat.Fields[i]
+		d.idx[f.Name] = i
+		if plain(f.Name) {
+			d.quoted[i] = f.Name + `"`
+		}
+		if len(f.Enum) > 0 && all(f.Enum, plain) {
+			for _, e := range f.Enum {
+				d.enums[i] = append(d.enums[i], e+`"`)
+			}
+		}
 	}
 	return d
+}
+
+// plain reports whether s is written in JSON as itself: valid UTF-8
+// without quotes, backslashes or control characters. The text of a JSON
+// string that starts with s followed by a quote is then exactly s.
+func plain(s string) bool {
+	for _, c := range []byte(s) {
+		if c == '"' || c == '\\' || c < 0x20 {
+			return false
+		}
+	}
+	return utf8.ValidString(s)
+}
+
+func all(ss []string, ok func(string) bool) bool {
+	for _, s := range ss {
+		if !ok(s) {
+			return false
+		}
+	}
+	return true
 }
 
 // decode decodes a record read at now; on success appendTo adds it.
@@ -91,22 +134,25 @@ func (d *decoder) decodeFast(key, v []byte, now time.Time) bool {
 			if i >= len(v) || v[i] != '"' {
 				return false
 			}
-			ks, ke, ok := eventjson.ScanString(v, i+1)
-			if !ok {
-				return false
+			f, ke := -1, 0
+			if q := d.expected(next); q != "" && hasPrefix(v[i+1:], q) {
+				f, ke = next, i+len(q)
+			} else {
+				ks, e, ok := eventjson.ScanString(v, i+1)
+				if !ok {
+					return false
+				}
+				ke = e
+				if fi, ok := d.idx[view(v[ks:ke])]; ok {
+					f = fi
+				}
 			}
 			i = eventjson.SkipSpace(v, ke+1)
 			if i >= len(v) || v[i] != ':' {
 				return false
 			}
 			i = eventjson.SkipSpace(v, i+1)
-			name := view(v[ks:ke])
-			f := -1
-			if next < len(d.name) && d.name[next] == name {
-				f = next
-			} else if fi, ok := d.idx[name]; ok {
-				f = fi
-			}
+			var ok bool
 			if f >= 0 {
 				i, ok = d.field(f, v, i)
 				next = f + 1
@@ -143,8 +189,23 @@ func (d *decoder) decodeFast(key, v []byte, now time.Time) bool {
 	if !d.keyMatches(key) {
 		return false
 	}
-	return r.Time <= schemas.TimestampOf(now.Add(d.lim.ClockSkew))
+	if now != d.now {
+		d.now, d.latest = now, schemas.TimestampOf(now.Add(d.lim.ClockSkew))
+	}
+	return r.Time <= d.latest
 }
+
+// expected is the quoted name of field f, the one expected next, or ""
+// (past the last field, or a name that is not plain).
+func (d *decoder) expected(f int) string {
+	if f < len(d.quoted) {
+		return d.quoted[f]
+	}
+	return ""
+}
+
+// hasPrefix is bytes.HasPrefix for a string prefix.
+func hasPrefix(b []byte, p string) bool { return len(b) >= len(p) && view(b[:len(p)]) == p }
 
 // field converts the value at v[i] into field f of the row and returns
 // where it ends; ok is false for a value of another type or anything
@@ -195,6 +256,10 @@ func (d *decoder) field(f int, v []byte, i int) (end int, ok bool) {
 		if v[i] != '"' {
 			return 0, false
 		}
+		if e, ok := enumAt(d.enums[f], v, i+1); ok {
+			r.Strings[f], end = v[i+1:e], e+1
+			break
+		}
 		s, e, ok := eventjson.ScanString(v, i+1)
 		if !ok || (len(fd.Enum) > 0 && !inEnum(fd.Enum, v[s:e])) {
 			return 0, false
@@ -236,6 +301,17 @@ func timestampAt(v []byte, i int, f schemas.TimeFormat) (schemas.Timestamp, int,
 		return 0, 0, false
 	}
 	return ts, end, true
+}
+
+// enumAt finds which of the quoted enum values the string text at v[i]
+// is and returns where the text ends (at its closing quote).
+func enumAt(quoted []string, v []byte, i int) (end int, ok bool) {
+	for _, q := range quoted {
+		if hasPrefix(v[i:], q) {
+			return i + len(q) - 1, true
+		}
+	}
+	return 0, false
 }
 
 func inEnum(enum []string, b []byte) bool {
@@ -293,9 +369,12 @@ func intAt(v []byte, i int) (n int64, end int, ok bool) {
 	}
 	s := i
 	var u uint64
-	for i < len(v) && v[i] >= '0' && v[i] <= '9' && i-s < 19 {
-		u = u*10 + uint64(v[i]-'0')
-		i++
+	for lim := min(len(v), s+19); i < lim; i++ {
+		c := v[i] - '0' // wraps for bytes below '0'
+		if c > 9 {
+			break
+		}
+		u = u*10 + uint64(c)
 	}
 	// 19 digits cannot overflow a uint64; a 20th digit is too many.
 	if i == s || (v[s] == '0' && i-s > 1) || !eventjson.Delimited(v, i) {

@@ -40,6 +40,12 @@ var decodeCases = []struct {
 	{"null field", `{"user_id":1,"item_id":2,"category_id":null,"behavior":"pv","ts":1511544070}`, false},
 	{"float for int", `{"user_id":1,"item_id":2.5,"category_id":3,"behavior":"pv","ts":1511544070}`, false},
 	{"bad enum", `{"user_id":1,"item_id":2,"category_id":3,"behavior":"click","ts":1511544070}`, false},
+	{"enum value prefix", `{"user_id":1,"item_id":2,"category_id":3,"behavior":"pvx","ts":1511544070}`, false},
+	{"enum value truncated", `{"user_id":1,"item_id":2,"category_id":3,"behavior":"p","ts":1511544070}`, false},
+	{"enum value escaped quote", `{"user_id":1,"item_id":2,"category_id":3,"behavior":"pv\"","ts":1511544070}`, false},
+	{"longer name first", `{"user_idx":5,"user_id":1,"item_id":2,"category_idx":"s","category_id":3,"behavior":"pv","ts":1511544070}`, true},
+	{"shorter name first", `{"user_i":5,"user_id":1,"item_id":2,"category_id":3,"behavior":"pv","ts":1511544070}`, true},
+	{"name with escaped quote", `{"user_id\"":5,"user_id":1,"item_id":2,"category_id":3,"behavior":"pv","ts":1511544070}`, false},
 	{"bool for int", `{"user_id":1,"item_id":true,"category_id":3,"behavior":"pv","ts":1511544070}`, false},
 	{"wrong key", `{"user_id":2,"item_id":2,"category_id":3,"behavior":"pv","ts":1511544070}`, false},
 	{"string key", `{"user_id":"1","item_id":2,"category_id":3,"behavior":"pv","ts":1511568000}`, false},
@@ -224,6 +230,44 @@ func TestDecodeFieldTypes(t *testing.T) {
 			require.Equal(t, tc.fast, d.fast, "fast path")
 			decodeBoth(t, c, d, lim, []byte("u"), []byte(tc.value))
 		})
+	}
+}
+
+// TestDecodeNowChanges decodes one record read at several times: the
+// latest event time accepted follows each record's read time.
+func TestDecodeNowChanges(t *testing.T) {
+	c := loadCatalog(t, "taobao")
+	lim := eventjson.Limits{ClockSkew: time.Minute}
+	d := newDecoder(c, lim)
+	value := []byte(`{"user_id":1,"item_id":2,"category_id":3,"behavior":"pv","ts":1511544070}`)
+	at := time.Unix(1511544070, 0)
+	for _, tc := range []struct {
+		now    time.Time
+		reason string
+	}{
+		{at, ""}, {at.Add(-2 * time.Minute), "future"}, {at.Add(-2 * time.Minute), "future"},
+		{at.Add(-time.Minute), ""}, {at.Add(-time.Minute - time.Millisecond), "future"}, {at, ""},
+	} {
+		_, r := d.decode([]byte("1"), value, tc.now)
+		if tc.reason == "" {
+			require.Nil(t, r, "read at %v", tc.now)
+			require.True(t, d.fast)
+		} else {
+			require.NotNil(t, r, "read at %v", tc.now)
+			require.Equal(t, tc.reason, r.Reason)
+		}
+	}
+}
+
+func TestPlain(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		want bool
+	}{
+		{"user_id", true}, {"", true}, {"名", true}, {`a"b`, false}, {`a\b`, false},
+		{"a\nb", false}, {"\xff", false},
+	} {
+		require.Equal(t, tc.want, plain(tc.s), "%q", tc.s)
 	}
 }
 

@@ -202,10 +202,7 @@ func readColumn(dst []parquet.Value, cc parquet.ColumnChunk) ([]parquet.Value, e
 func goValue(t schemas.Type, v *parquet.Value, n parquet.Node) any {
 	switch t {
 	case schemas.TypeInt64:
-		if v.Kind() == parquet.Int32 {
-			return int64(v.Int32())
-		}
-		return v.Int64()
+		return intOf(v)
 	case schemas.TypeTimestamp:
 		return schemas.Timestamp(v.Int64() / msDivisor(n))
 	case schemas.TypeFloat64:

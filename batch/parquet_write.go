@@ -31,19 +31,11 @@ type filler interface {
 	group(g int) (int, error)
 	// column appends the values of column c for rows lo..hi-1 of the
 	// group to dst, levelled: a null is the zero Value, the definition
-	// level of a value is 1 in a nullable column (see defLevel). A Value
+	// level of a value is 1 in a nullable column, else 0. A Value
 	// is best built in its slot: one passed or returned by value is
 	// spilled field by field and copied back whole, which stalls on store
 	// forwarding.
 	column(dst []parquet.Value, c, lo, hi int) ([]parquet.Value, error)
-}
-
-// defLevel is the definition level of a column's non-null values.
-func defLevel(col *column) int {
-	if col.Nullable {
-		return 1
-	}
-	return 0
 }
 
 // setValue sets *dst to v (not nil) of type t, levels 0; false when v is

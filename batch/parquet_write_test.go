@@ -220,7 +220,11 @@ func TestReadGroupsAcrossPages(t *testing.T) {
 			pv := parquet.NullValue().Level(0, 0, c)
 			if v != nil {
 				setValue(&pv, cols[c].Type, v)
-				pv = pv.Level(0, defLevel(&cols[c]), c)
+				def := 0 // a value's definition level: 1 in a nullable column
+				if cols[c].Nullable {
+					def = 1
+				}
+				pv = pv.Level(0, def, c)
 			}
 			rows[i] = append(rows[i], pv)
 		}

@@ -46,7 +46,6 @@ const (
 	colTime
 	colPartition
 	colOffset
-	numStateColumns
 )
 
 func writeState(path string, cat *schemas.Catalog, s *local.State) (warehouse.MarkerFile, error) {
@@ -206,19 +205,27 @@ type stateRef struct {
 	j, k int32
 }
 
-// rowsOf is the number of rows of user i.
+// rowsOf is the number of rows of user i: its presence row and those of
+// its partials.
 func (w *stateWriter) rowsOf(i int) int {
 	n := 1
 	for j, k := range w.kinds {
-		p := &w.s.Partials[i][j]
-		switch {
-		case k == kindDistinct || k == kindMode:
-			n += len(p.Values)
-		case p.N > 0:
-			n++
-		}
+		n += partialRows(k, &w.s.Partials[i][j])
 	}
 	return n
+}
+
+// partialRows is the number of rows of a partial of the given kind: one
+// per value of a count_distinct or mode partial, else one when it saw an
+// event.
+func partialRows(k stateKind, p *schemas.Partial) int {
+	switch {
+	case k == kindDistinct || k == kindMode:
+		return len(p.Values)
+	case p.N > 0:
+		return 1
+	}
+	return 0
 }
 
 // rows appends the rows of users [lo, hi) to refs.
@@ -232,12 +239,11 @@ func (w *stateWriter) rows(refs []stateRef, lo, hi int) ([]stateRef, error) {
 		refs = append(refs, stateRef{key: key, j: -1, k: -1})
 		for j, kind := range w.kinds {
 			p := &w.s.Partials[i][j]
-			switch {
-			case kind == kindDistinct || kind == kindMode:
+			if kind == kindDistinct || kind == kindMode {
 				for k := range p.Values {
 					refs = append(refs, stateRef{key: key, p: p, j: int32(j), k: int32(k)})
 				}
-			case p.N > 0:
+			} else if partialRows(kind, p) == 1 {
 				refs = append(refs, stateRef{key: key, p: p, j: int32(j), k: -1})
 			}
 		}

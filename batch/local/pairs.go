@@ -476,7 +476,7 @@ func (s *pairSet) runs(u uint32) ([]uint64, []int64) {
 	return b.rx[lo:hi], b.rc[lo:hi]
 }
 
-// finish compacts every block and calls visit (unless nil) with the codes,
+// finish compacts every block and calls visit with the codes,
 // ascending as int64s, and counts (nil unless counted) of every user that has any.
 // The runs are kept for runs only with keep; without, a windowed tag
 // that needs only a count or a mode per user never stores them.
@@ -487,7 +487,7 @@ func (s *pairSet) finish(keep bool, visit func(u uint32, xs []uint64, cs []int64
 		if !keep {
 			b.off, b.rx, b.rc = nil, nil, nil
 		}
-		if visit == nil || off == nil {
+		if off == nil {
 			continue
 		}
 		for lu := range blockUsers {

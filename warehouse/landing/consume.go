@@ -93,7 +93,6 @@ const (
 )
 
 func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	l := h.l
 	p := claim.Partition()
 	h.mu.Lock()
 	next, ok := h.start[p]
@@ -103,8 +102,8 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 	if !ok {
 		return fmt.Errorf("partition %d claimed without setup", p)
 	}
-	c := newClaimState(l, sess, p, next, committed, st)
-	err := h.consume(c, sess, claim)
+	c := newClaimState(h.l, sess, p, next, committed, st)
+	err := h.consume(c, claim)
 	// Whatever ended the claim, the commit in flight finishes before the
 	// partition can move to another owner.
 	if werr := c.wait(); err == nil && werr != nil {
@@ -114,7 +113,8 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 	return err
 }
 
-func (h *handler) consume(c *claimState, sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+func (h *handler) consume(c *claimState, claim sarama.ConsumerGroupClaim) error {
+	sess := c.sess
 	tick := time.NewTicker(tickEvery(h.l.cfg))
 	defer tick.Stop()
 	msgs := make([]*sarama.ConsumerMessage, 0, maxBatch)

@@ -340,7 +340,8 @@ func (d *decoder) keyMatches(key []byte) bool {
 func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // skipValue skips a string, number, true, false or null from i; ok is
-// false for nested values and whatever eventjson.ScanString or ScanNumber refuse.
+// false for nested values and whatever eventjson.ScanString or
+// ScanNumber refuse.
 func skipValue(v []byte, i int) (end int, ok bool) {
 	if i >= len(v) {
 		return 0, false

@@ -134,8 +134,7 @@ func (c *claimState) flush() error {
 
 // wait waits for the commit in flight, if any, and applies it: its hours'
 // committed offsets, the partition's reached event time, the group offset
-// and the hours to close. Its buffers go back to
-// the free list.
+// and the hours to close. Its buffers go back to the free list.
 func (c *claimState) wait() error {
 	cm := c.inflight
 	if cm == nil {

@@ -33,7 +33,8 @@
 // so a lookup waits at most for one user's update, never for a batch or
 // a checkpoint. Partitions are independent: each has its own writer lock,
 // so the partitions' events are applied in parallel, and a checkpoint
-// takes one partition at a time apart while the others keep applying. Positions, Applied and Lag tell how far consumption got
+// takes one partition at a time apart while the others keep applying.
+// Positions, Applied and Lag tell how far consumption got
 // (a harness over a pre-filled topic waits for Applied to reach the
 // record count, or for Ready with Lag 0).
 //

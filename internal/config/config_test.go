@@ -106,16 +106,15 @@ func TestBadConfigs(t *testing.T) {
 
 func TestApplyEnv(t *testing.T) {
 	env := map[string]string{
-		"PORTRAIT_KAFKA_BROKERS":   "a:1, b:2",
-		"PORTRAIT_KAFKA_TOPIC":     "ev",
-		"PORTRAIT_API_LISTEN":      "0.0.0.0:9",
-		"PORTRAIT_SPEED_GRACE":     "3h",
-		"PORTRAIT_WAREHOUSE":       "/w",
-		"PORTRAIT_RETENTION_KEEP":  "", // empty: ignored
-		"PORTRAIT_API_TOKEN":       "secret",
-		"PORTRAIT_CLICKHOUSE":      "127.0.0.1:19000",
-		"PORTRAIT_SPEED_STATE_DIR": "/s",
-
+		"PORTRAIT_KAFKA_BROKERS":         "a:1, b:2",
+		"PORTRAIT_KAFKA_TOPIC":           "ev",
+		"PORTRAIT_API_LISTEN":            "0.0.0.0:9",
+		"PORTRAIT_SPEED_GRACE":           "3h",
+		"PORTRAIT_WAREHOUSE":             "/w",
+		"PORTRAIT_RETENTION_KEEP":        "", // empty: ignored
+		"PORTRAIT_API_TOKEN":             "secret",
+		"PORTRAIT_CLICKHOUSE":            "127.0.0.1:19000",
+		"PORTRAIT_SPEED_STATE_DIR":       "/s",
 		"PORTRAIT_SPEED_MEMORY_LIMIT_MB": "3000",
 	}
 	c := Default()

@@ -19,6 +19,17 @@ func str(f func(c *Config) *string) func(*Config, string) error {
 	return func(c *Config, v string) error { *f(c) = v; return nil }
 }
 
+func i64(f func(c *Config) *int64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return err
+		}
+		*f(c) = n
+		return nil
+	}
+}
+
 func dur(f func(c *Config) *time.Duration) func(*Config, string) error {
 	return func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)
@@ -60,14 +71,7 @@ var EnvVars = []EnvVar{
 	{"PORTRAIT_EMBEDDED_KAFKA_ADDR", "embedded_kafka.addr", str(func(c *Config) *string { return &c.EmbeddedKafka.Addr })},
 	{"PORTRAIT_SPEED_STATE_DIR", "speed.state_dir", str(func(c *Config) *string { return &c.Speed.StateDir })},
 	{"PORTRAIT_SPEED_GRACE", "speed.grace", dur(func(c *Config) *time.Duration { return &c.Speed.Grace })},
-	{"PORTRAIT_SPEED_MEMORY_LIMIT_MB", "speed.memory_limit_mb", func(c *Config, v string) error {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return err
-		}
-		c.Speed.MemoryLimitMB = n
-		return nil
-	}},
+	{"PORTRAIT_SPEED_MEMORY_LIMIT_MB", "speed.memory_limit_mb", i64(func(c *Config) *int64 { return &c.Speed.MemoryLimitMB })},
 	{"PORTRAIT_LANDING_ALLOWED_LATENESS", "landing.allowed_lateness", dur(func(c *Config) *time.Duration { return &c.Landing.AllowedLateness })},
 	{"PORTRAIT_LANDING_IDLE_TIMEOUT", "landing.idle_timeout", dur(func(c *Config) *time.Duration { return &c.Landing.IdleTimeout })},
 	{"PORTRAIT_API_LISTEN", "api.listen", str(func(c *Config) *string { return &c.API.Listen })},

@@ -2,6 +2,7 @@ package incremental
 
 import (
 	"math"
+	"strings"
 
 	"github.com/portrait-dev/portrait/schemas"
 )
@@ -143,16 +144,6 @@ func compareBits(t schemas.Type, a, b int64) int {
 	return 0
 }
 
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // value is slot i's value, of type t (min, max, first, last, or the
 // inline count_distinct or mode value).
 func (x *partials) value(i int, t schemas.Type) any {
@@ -174,7 +165,7 @@ func (x *partials) set(i int, t schemas.Type, v any) {
 // compare orders v (of type t) against slot i's value.
 func (x *partials) compare(i int, t schemas.Type, v any) int {
 	if t == schemas.TypeString {
-		return compareStrings(v.(string), (*x.side)[i].s)
+		return strings.Compare(v.(string), (*x.side)[i].s)
 	}
 	return compareBits(t, bitsOf(v), x.num[i].i)
 }
@@ -182,7 +173,7 @@ func (x *partials) compare(i int, t schemas.Type, v any) int {
 // compareWith orders y's value of slot i against x's (both of type t).
 func (x *partials) compareWith(i int, t schemas.Type, y *partials) int {
 	if t == schemas.TypeString {
-		return compareStrings((*y.side)[i].s, (*x.side)[i].s)
+		return strings.Compare((*y.side)[i].s, (*x.side)[i].s)
 	}
 	return compareBits(t, y.num[i].i, x.num[i].i)
 }

@@ -16,11 +16,13 @@ import (
 // TestOpenStateHolderChild holds a state store open until SIGTERM.
 func TestOpenStateHolderChild(t *testing.T) {
 	args := kafkatest.ChildArgs(t, "state", "ready")
+	// The SIGTERM handler is in place before "ready" tells the parent it
+	// may signal: a SIGTERM before it would kill the child outright.
+	ctx, cancel := kafkatest.ChildContext()
+	defer cancel()
 	s, err := OpenState(Config{Catalog: schemas.MustLoad("../schemas/catalogs/taobao.yaml"), StateDir: args["state"]}, nil)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(args["ready"], nil, 0o644))
-	ctx, cancel := kafkatest.ChildContext()
-	defer cancel()
 	<-ctx.Done()
 	require.NoError(t, s.Close())
 }

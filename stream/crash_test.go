@@ -24,6 +24,10 @@ import (
 // and SIGTERM tests; it does nothing in a normal test run.
 func TestSpeedChild(t *testing.T) {
 	args := kafkatest.ChildArgs(t, "CATALOG", "BROKERS", "STATE")
+	// The SIGTERM handler first: the parent's graceful stop may come
+	// early on a busy machine, and without it SIGTERM kills outright.
+	ctx, stop := kafkatest.ChildContext()
+	defer stop()
 	c := loadCatalog(t, args["CATALOG"])
 	kc := kafkatest.Config(strings.Split(args["BROKERS"], ","), testTopic)
 	cfg := testConfig(t, c, kc, args["STATE"])
@@ -31,8 +35,6 @@ func TestSpeedChild(t *testing.T) {
 	cfg.MaxDirtyUsers = 50
 	s, err := New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), prometheus.NewRegistry())
 	require.NoError(t, err)
-	ctx, stop := kafkatest.ChildContext()
-	defer stop()
 	require.NoError(t, s.Run(ctx))
 	require.NoError(t, s.Close())
 }

@@ -28,6 +28,10 @@ import (
 // test; it does nothing in a normal test run.
 func TestLandingChild(t *testing.T) {
 	args := kafkatest.ChildArgs(t, "CATALOG", "BROKERS", "WAREHOUSE")
+	// The SIGTERM handler first: the parent's graceful stop may come
+	// early on a busy machine, and without it SIGTERM kills outright.
+	ctx, stop := kafkatest.ChildContext()
+	defer stop()
 	c := loadCatalog(t, args["CATALOG"])
 	cfg := testConfig(c, kafkatest.Config(strings.Split(args["BROKERS"], ","), testTopic), args["WAREHOUSE"])
 	cfg.RollAge = 20 * time.Millisecond
@@ -35,8 +39,6 @@ func TestLandingChild(t *testing.T) {
 	cfg.SessionTimeout = 500 * time.Millisecond
 	l, err := New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})), prometheus.NewRegistry())
 	require.NoError(t, err)
-	ctx, stop := kafkatest.ChildContext()
-	defer stop()
 	require.NoError(t, l.Run(ctx))
 }
 

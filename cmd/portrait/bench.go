@@ -16,8 +16,9 @@ func init() { commands = append(commands, newBenchCmd()) }
 
 func newBenchCmd() *cobra.Command {
 	var (
-		catalogPath string
-		cfg         benchrun.Config
+		catalogPath   string
+		brokerProcess bool
+		cfg           benchrun.Config
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -26,7 +27,12 @@ func newBenchCmd() *cobra.Command {
 times each stage: import (CSV to Parquet), the local recompute, and with
 --clickhouse the ClickHouse load, SQL engine and publish. It prints one table
 with throughput, throughput per core, CPU seconds per million items, p50/p99
-latencies where a stage has them, and peak memory, next to the targets.`,
+latencies where a stage has them, and peak memory, next to the targets.
+
+The Kafka stages use kfake (franz-go's in-memory broker, real wire protocol)
+in a child process ("portrait broker"), so that the CPU columns are the
+pipeline's own; each stage's note adds the broker's CPU and the rate with
+it. --broker-process=false runs the broker in this process instead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cat, err := schemas.Load(catalogPath)
@@ -34,6 +40,13 @@ latencies where a stage has them, and peak memory, next to the targets.`,
 				return err
 			}
 			cfg.Catalog = cat
+			if brokerProcess {
+				exe, err := os.Executable()
+				if err != nil {
+					return fmt.Errorf("finding this binary to run the broker process (or give --broker-process=false): %w", err)
+				}
+				cfg.BrokerCommand = []string{exe, "broker"}
+			}
 			cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			cfg.Progress = cmd.ErrOrStderr()
 			results, err := benchrun.Run(cmd.Context(), cfg.Stages(), cmd.ErrOrStderr())
@@ -49,6 +62,7 @@ latencies where a stage has them, and peak memory, next to the targets.`,
 	f.Uint64Var(&cfg.Seed, "seed", 1, "random seed")
 	f.StringVar(&cfg.Dir, "dir", ".local/bench", "folder for the data set and the warehouse")
 	f.StringVar(&cfg.ClickHouse, "clickhouse", "", "ClickHouse DSN: adds the load, SQL engine and publish stages")
+	f.BoolVar(&brokerProcess, "broker-process", true, "run the Kafka stages' broker (kfake) as a child process and report its CPU apart")
 	f.IntVar(&cfg.StreamEvents, "stream-events", 2_000_000, "events for the Kafka stages (speed, lookups, landing); 0 skips them")
 	return cmd
 }

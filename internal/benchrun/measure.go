@@ -31,6 +31,9 @@ type Result struct {
 	// CPU is the user+system time of this process; stages whose work runs
 	// in another process (ClickHouse) say so in Note.
 	CPU time.Duration
+	// BrokerCPU is the CPU time of the Kafka broker's process during the
+	// stage when it runs as a child process (not in CPU then).
+	BrokerCPU time.Duration
 	// PeakRSS is this process's peak resident memory during the stage.
 	PeakRSS int64
 	// Latencies, when set, give p50 and p99.
@@ -178,8 +181,15 @@ func PrintTable(w io.Writer, cores int, results []Result) {
 		}
 	}
 	for _, r := range results {
-		if r.Note != "" {
-			fmt.Fprintf(w, "\n%s: %s", r.Stage, r.Note)
+		note := r.Note
+		if r.BrokerCPU > 0 {
+			with := r
+			with.CPU += r.BrokerCPU
+			note += fmt.Sprintf("; the broker process used %.2f CPU-s more (with it: %s per CPU-s, %.2f CPU s/M)",
+				r.BrokerCPU.Seconds(), human(with.PerCPUSecond()), with.CPUPerMillion())
+		}
+		if note != "" {
+			fmt.Fprintf(w, "\n%s: %s", r.Stage, note)
 		}
 	}
 	fmt.Fprintln(w)

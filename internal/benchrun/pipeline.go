@@ -32,8 +32,13 @@ type Config struct {
 	// StreamEvents caps the events of the Kafka stages (they live in the
 	// in-process broker's memory); 0 skips those stages.
 	StreamEvents int
-	Log          *slog.Logger
-	Progress     io.Writer
+	// BrokerCommand, when set, runs the Kafka stages' broker as this child
+	// process (`portrait broker`: it gets --listen, --partitions and
+	// --log-level and prints its address first); its CPU is reported apart
+	// from the pipeline's. Empty: the broker runs in this process.
+	BrokerCommand []string
+	Log           *slog.Logger
+	Progress      io.Writer
 }
 
 // Span of the generated events: nine days, like the Taobao sample.

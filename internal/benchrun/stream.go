@@ -266,7 +266,6 @@ func (b *streamBench) landing(ctx context.Context) (Result, error) {
 	cfg.Catalog = b.cfg.Catalog
 	cfg.Kafka = b.kc
 	cfg.Warehouse = filepath.Join(b.dir, "landed")
-	cfg.RollAge = time.Second // files still roll by size; the tail is not left waiting for the default age
 	l, err := landing.New(cfg, quiet(), reg)
 	if err != nil {
 		return Result{}, err
@@ -275,16 +274,31 @@ func (b *streamBench) landing(ctx context.Context) (Result, error) {
 	defer stop()
 	done := make(chan error, 1)
 	go func() { done <- l.Run(runCtx) }()
+	// Once every record is consumed, a clean stop commits what is still
+	// buffered to files (fsync, positions): the stage ends when Run
+	// returns, so every row is durable without waiting for the roll age.
 	want := float64(int64(b.events) + b.ingested) // the pre-fill and what the lookup stage ingested
-	err = waitFor(ctx, done, func() bool { return counter(reg, "portrait_landing_rows_total") >= want })
-	rows := counter(reg, "portrait_landing_rows_total")
-	wall, cpu, peak := time.Since(t0), cpuTime()-cpu0, peakRSS()
+	var first time.Duration // until the first record is consumed: joining the group, the first fetch
+	err = waitFor(ctx, done, func() bool {
+		n := counter(reg, "portrait_landing_records_consumed_total")
+		if n > 0 && first == 0 {
+			first = time.Since(t0)
+		}
+		return n >= want
+	})
+	drained := time.Since(t0)
 	stop()
 	if rerr := <-done; err == nil && rerr != nil {
 		err = rerr
 	}
+	wall, cpu, peak := time.Since(t0), cpuTime()-cpu0, peakRSS()
+	rows := counter(reg, "portrait_landing_rows_total")
+	if err == nil && rows < want {
+		err = fmt.Errorf("landing stopped with %.0f of %.0f rows in files", rows, want)
+	}
 	return Result{Items: int64(rows), Unit: "rows", Target: 1e6, Wall: wall, CPU: cpu, PeakRSS: peak,
-		Note: "consume + decode + Parquet files per (partition, hour) with fsync, roll age 1s; CPU excludes the speed layer's shutdown"}, err
+		Note: fmt.Sprintf("join the group (first record after %v), consume + decode + Parquet files per (partition, hour) (all consumed after %v: %s rows/s between first and last record), clean stop once drained (last files committed with fsync); CPU excludes the speed layer's shutdown",
+			first.Round(time.Millisecond), drained.Round(time.Millisecond), human(rows/max(drained-first, time.Millisecond).Seconds()))}, err
 }
 
 func (b *streamBench) cleanup(context.Context) (Result, error) {

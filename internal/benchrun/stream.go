@@ -278,7 +278,7 @@ func (b *streamBench) landing(ctx context.Context) (Result, error) {
 	// buffered to files (fsync, positions): the stage ends when Run
 	// returns, so every row is durable without waiting for the roll age.
 	want := float64(int64(b.events) + b.ingested) // the pre-fill and what the lookup stage ingested
-	var first time.Duration // until the first record is consumed: joining the group, the first fetch
+	var first time.Duration                       // until the first record is consumed: joining the group, the first fetch
 	err = waitFor(ctx, done, func() bool {
 		n := counter(reg, "portrait_landing_records_consumed_total")
 		if n > 0 && first == 0 {

@@ -116,6 +116,7 @@ func TestApplyEnv(t *testing.T) {
 		"PORTRAIT_CLICKHOUSE":            "127.0.0.1:19000",
 		"PORTRAIT_SPEED_STATE_DIR":       "/s",
 		"PORTRAIT_SPEED_MEMORY_LIMIT_MB": "3000",
+		"PORTRAIT_SPEED_GC_PERCENT":      "400",
 	}
 	c := Default()
 	require.NoError(t, c.ApplyEnv(func(k string) string { return env[k] }))
@@ -130,6 +131,7 @@ func TestApplyEnv(t *testing.T) {
 	require.Equal(t, "secret", c.API.Token)
 	require.Equal(t, "/s", c.Speed.StateDir)
 	require.Equal(t, int64(3000), c.Speed.MemoryLimitMB)
+	require.Equal(t, 400, c.Speed.GCPercent)
 
 	c = Default()
 	err := c.ApplyEnv(func(k string) string {

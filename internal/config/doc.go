@@ -62,8 +62,8 @@ var docs = map[string]string{
 	"speed.gc_percent": "Go garbage collector target (GOGC) of the whole process: the heap may grow by this percentage of the\n" +
 		"live heap before a collection. The speed state is a large long-lived heap (about 1.3 GB at 1M users):\n" +
 		"100 (Go's default) cost 12-16 % of the CPU at 1M users, 200 9-13 %, 400 7-9 %, for a heap peaking at\n" +
-		"about 2x, 3x or 5x the live state. 0: the runtime's (GOGC, else 100); -1: off, collect only near\n" +
-		"memory_limit_mb.",
+		"about 2x, 3x or 5x the live state. 0: the runtime's (GOGC, else 100); any other value overrides\n" +
+		"a GOGC environment variable. -1: off, collect only near memory_limit_mb. Env PORTRAIT_SPEED_GC_PERCENT.",
 	"speed.memory_limit_mb": "Soft memory limit of the process in MiB (GOMEMLIMIT): the collector runs more often near it.\n" +
 		"0: the runtime's (GOMEMLIMIT, else none). Set it on memory-bounded hosts, below the container limit.\n" +
 		"Env PORTRAIT_SPEED_MEMORY_LIMIT_MB.",

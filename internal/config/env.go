@@ -71,6 +71,14 @@ var EnvVars = []EnvVar{
 	{"PORTRAIT_EMBEDDED_KAFKA_ADDR", "embedded_kafka.addr", str(func(c *Config) *string { return &c.EmbeddedKafka.Addr })},
 	{"PORTRAIT_SPEED_STATE_DIR", "speed.state_dir", str(func(c *Config) *string { return &c.Speed.StateDir })},
 	{"PORTRAIT_SPEED_GRACE", "speed.grace", dur(func(c *Config) *time.Duration { return &c.Speed.Grace })},
+	{"PORTRAIT_SPEED_GC_PERCENT", "speed.gc_percent", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return err
+		}
+		c.Speed.GCPercent = n
+		return nil
+	}},
 	{"PORTRAIT_SPEED_MEMORY_LIMIT_MB", "speed.memory_limit_mb", i64(func(c *Config) *int64 { return &c.Speed.MemoryLimitMB })},
 	{"PORTRAIT_LANDING_ALLOWED_LATENESS", "landing.allowed_lateness", dur(func(c *Config) *time.Duration { return &c.Landing.AllowedLateness })},
 	{"PORTRAIT_LANDING_IDLE_TIMEOUT", "landing.idle_timeout", dur(func(c *Config) *time.Duration { return &c.Landing.IdleTimeout })},

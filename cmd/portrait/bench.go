@@ -18,6 +18,7 @@ func newBenchCmd() *cobra.Command {
 	var (
 		catalogPath   string
 		brokerProcess bool
+		opts          benchrun.RunOptions
 		cfg           benchrun.Config
 	)
 	cmd := &cobra.Command{
@@ -49,7 +50,8 @@ it. --broker-process=false runs the broker in this process instead.`,
 			}
 			cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			cfg.Progress = cmd.ErrOrStderr()
-			results, err := benchrun.Run(cmd.Context(), cfg.Stages(), cmd.ErrOrStderr())
+			opts.Progress = cmd.ErrOrStderr()
+			results, err := benchrun.Run(cmd.Context(), cfg.Stages(), opts)
 			fmt.Fprintf(cmd.OutOrStdout(), "\ndata set: %s, %d events, %d users, seed %d\n", cat.Name, cfg.Events, cfg.Users, cfg.Seed)
 			benchrun.PrintTable(cmd.OutOrStdout(), runtime.NumCPU(), results)
 			return err
@@ -62,6 +64,8 @@ it. --broker-process=false runs the broker in this process instead.`,
 	f.Uint64Var(&cfg.Seed, "seed", 1, "random seed")
 	f.StringVar(&cfg.Dir, "dir", ".local/bench", "folder for the data set and the warehouse")
 	f.StringVar(&cfg.ClickHouse, "clickhouse", "", "ClickHouse DSN: adds the load, SQL engine and publish stages")
+	f.StringVar(&opts.ProfileDir, "profile-dir", "", "write a CPU profile of each stage here (<stage>.cpu.pprof, for go tool pprof)")
+	f.StringVar(&opts.TraceDir, "trace-dir", "", "write an execution trace of each stage here (<stage>.trace, for go tool trace)")
 	f.BoolVar(&brokerProcess, "broker-process", true, "run the Kafka stages' broker (kfake) as a child process and report its CPU apart")
 	f.IntVar(&cfg.StreamEvents, "stream-events", 2_000_000, "events for the Kafka stages (speed, lookups, landing); 0 skips them")
 	return cmd

@@ -8,6 +8,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
+	"runtime/trace"
+	"strings"
 	"time"
 
 	"github.com/portrait-dev/portrait/batch"
@@ -166,24 +169,87 @@ type Stage struct {
 	Run  func(ctx context.Context) (Result, error)
 }
 
+// RunOptions are how Run reports: progress lines, and optionally a CPU
+// profile or an execution trace of every stage.
+type RunOptions struct {
+	Progress io.Writer
+	// ProfileDir, when set, receives <stage>.cpu.pprof for each stage
+	// (go tool pprof), TraceDir <stage>.trace (go tool trace).
+	ProfileDir, TraceDir string
+}
+
 // Run runs the stages in order, printing a line as each finishes, and
 // returns their results. It stops at the first error.
-func Run(ctx context.Context, stages []Stage, progress io.Writer) ([]Result, error) {
+func Run(ctx context.Context, stages []Stage, opts RunOptions) ([]Result, error) {
 	var out []Result
 	for _, s := range stages {
-		if progress != nil {
-			fmt.Fprintf(progress, "bench: %s …\n", s.Name)
+		if opts.Progress != nil {
+			fmt.Fprintf(opts.Progress, "bench: %s …\n", s.Name)
+		}
+		stop, err := opts.record(s.Name)
+		if err != nil {
+			return out, err
 		}
 		r, err := Measure(s.Name, func() (Result, error) { return s.Run(ctx) })
+		if serr := stop(); err == nil && serr != nil {
+			err = serr
+		}
 		if err != nil {
 			return out, fmt.Errorf("bench stage %q: %w", s.Name, err)
 		}
-		if progress != nil {
-			fmt.Fprintf(progress, "bench: %s: %d %s in %s\n", s.Name, r.Items, r.Unit, r.Wall.Round(time.Millisecond))
+		if opts.Progress != nil {
+			fmt.Fprintf(opts.Progress, "bench: %s: %d %s in %s\n", s.Name, r.Items, r.Unit, r.Wall.Round(time.Millisecond))
 		}
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// record starts the CPU profile and the execution trace of a stage as
+// opts ask; stop ends them and closes their files.
+func (opts RunOptions) record(stage string) (stop func() error, err error) {
+	name := strings.NewReplacer(" ", "-", "/", "-", "@", "", "+", "").Replace(stage)
+	var files []*os.File
+	var stops []func()
+	stop = func() error {
+		for _, f := range stops {
+			f()
+		}
+		var err error
+		for _, f := range files {
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		return err
+	}
+	open := func(dir, suffix string, start func(io.Writer) error, end func()) error {
+		if dir == "" {
+			return nil
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		f, err := os.Create(filepath.Join(dir, name+suffix))
+		if err != nil {
+			return err
+		}
+		files = append(files, f)
+		if err := start(f); err != nil {
+			return fmt.Errorf("recording %s: %w", f.Name(), err)
+		}
+		stops = append(stops, end)
+		return nil
+	}
+	if err := open(opts.ProfileDir, ".cpu.pprof", pprof.StartCPUProfile, pprof.StopCPUProfile); err != nil {
+		_ = stop()
+		return nil, err
+	}
+	if err := open(opts.TraceDir, ".trace", trace.Start, trace.Stop); err != nil {
+		_ = stop()
+		return nil, err
+	}
+	return stop, nil
 }
 
 // clickhouseStages load the warehouse's events into ClickHouse, run the

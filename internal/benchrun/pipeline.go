@@ -208,7 +208,16 @@ func Run(ctx context.Context, stages []Stage, opts RunOptions) ([]Result, error)
 // record starts the CPU profile and the execution trace of a stage as
 // opts ask; stop ends them and closes their files.
 func (opts RunOptions) record(stage string) (stop func() error, err error) {
-	name := strings.NewReplacer(" ", "-", "/", "-", "@", "", "+", "").Replace(stage)
+	name := strings.Map(func(r rune) rune { // "import (csv→parquet)" → "import-csv-parquet"
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(stage))
+	for strings.Contains(name, "--") {
+		name = strings.ReplaceAll(name, "--", "-")
+	}
+	name = strings.Trim(name, "-")
 	var files []*os.File
 	var stops []func()
 	stop = func() error {

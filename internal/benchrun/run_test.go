@@ -25,7 +25,7 @@ func TestRunRecordsEachStage(t *testing.T) {
 	var progress bytes.Buffer
 	opts := RunOptions{Progress: &progress, ProfileDir: filepath.Join(dir, "p"), TraceDir: filepath.Join(dir, "t")}
 	stages := []Stage{
-		{Name: "first stage", Run: spin},
+		{Name: "First stage", Run: spin},
 		{Name: "lookups @20k/s + x", Run: spin},
 		{Name: "broken", Run: func(context.Context) (Result, error) { return Result{}, errors.New("boom") }},
 		{Name: "never", Run: spin},
@@ -37,7 +37,7 @@ func TestRunRecordsEachStage(t *testing.T) {
 	if len(res) != 2 {
 		t.Fatalf("%d results, want 2", len(res))
 	}
-	for _, f := range []string{"p/first-stage.cpu.pprof", "t/first-stage.trace", "p/lookups-20k-s--x.cpu.pprof", "t/lookups-20k-s--x.trace"} {
+	for _, f := range []string{"p/first-stage.cpu.pprof", "t/first-stage.trace", "p/lookups-20k-s-x.cpu.pprof", "t/lookups-20k-s-x.trace"} {
 		st, err := os.Stat(filepath.Join(dir, f))
 		if err != nil {
 			t.Errorf("%s: %v", f, err)
@@ -48,7 +48,7 @@ func TestRunRecordsEachStage(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "p/never.cpu.pprof")); !os.IsNotExist(err) {
 		t.Errorf("a stage after the failure was recorded: %v", err)
 	}
-	if !strings.Contains(progress.String(), "bench: first stage: ") {
+	if !strings.Contains(progress.String(), "bench: First stage: ") {
 		t.Errorf("progress %q lacks the first stage's line", progress.String())
 	}
 }

@@ -12,8 +12,10 @@
 // Limits.ClockSkew ahead of the clock.
 //
 // Decoding has a fast path for flat objects without escapes — one pass of
-// the scanner over the bytes, no map, and enum values taken from boxed
-// copies made once per Decoder, so that only the other values are boxed —
+// the scanner over the bytes (the field expected next is recognised by
+// its quoted name, without scanning the key), no map, plain integers
+// converted without strconv, and enum values taken from boxed copies
+// made once per Decoder, so that only the other values are boxed —
 // and falls back to encoding/json for everything else; the fallback's
 // results and errors are the reference the fast path is tested (and
 // fuzzed) against. Typed decoders of their own (the landing's, which writes
@@ -155,6 +157,10 @@ func (d *Decoder) convertTokens(e *schemas.Event, toks []token, value []byte) *R
 			b := t.Raw(value)
 			switch f.Type {
 			case schemas.TypeInt64, schemas.TypeFloat64, schemas.TypeTimestamp:
+				if x, ok := plainNumber(f, b); ok {
+					v = x
+					break
+				}
 				v, err = schemas.ParseValue(f, view(b)) // what ConvertJSON does with a json.Number
 			default:
 				v, err = schemas.ConvertJSON(f, json.Number(string(b)))
@@ -184,6 +190,40 @@ func (d *Decoder) convertTokens(e *schemas.Event, toks []token, value []byte) *R
 		e.Values[i] = v
 	}
 	return nil
+}
+
+// plainNumber converts the number token b of an int64 or timestamp field
+// when it is a plain integer — no fraction or exponent, at most 15 digits
+// — without going through its text again: for those, ParseValue's
+// strconv.ParseInt gives the same int64, and ParseTimestamp the same
+// timestamp as TimestampFromNumber (the integer is exact as a float64).
+// ok is false for everything else, which ParseValue converts or refuses.
+func plainNumber(f *schemas.Field, b []byte) (any, bool) {
+	if f.Type != schemas.TypeInt64 && (f.Type != schemas.TypeTimestamp || f.Format == schemas.TimeRFC3339) {
+		return nil, false
+	}
+	digits := b
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 15 {
+		return nil, false
+	}
+	var n int64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return nil, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if len(digits) < len(b) {
+		n = -n
+	}
+	if f.Type == schemas.TypeInt64 {
+		return n, true
+	}
+	ts, err := schemas.TimestampFromNumber(float64(n), f.Format)
+	return ts, err == nil
 }
 
 // decodeSlow decodes value with encoding/json into a map and converts the

@@ -155,3 +155,69 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+// plainNumberFields are an int64 field and a timestamp field of every
+// format.
+func plainNumberFields() []schemas.Field {
+	fs := []schemas.Field{{Name: "n", Type: schemas.TypeInt64}}
+	for _, f := range []schemas.TimeFormat{schemas.TimeAuto, schemas.TimeUnixSeconds, schemas.TimeUnixMillis, schemas.TimeRFC3339} {
+		fs = append(fs, schemas.Field{Name: "t", Type: schemas.TypeTimestamp, Format: f})
+	}
+	return fs
+}
+
+// checkPlainNumber requires that plainNumber, where it takes a number,
+// gives what ParseValue gives.
+func checkPlainNumber(t *testing.T, f *schemas.Field, text string) (taken bool) {
+	t.Helper()
+	got, ok := plainNumber(f, []byte(text))
+	if !ok {
+		return false
+	}
+	want, err := schemas.ParseValue(f, text)
+	require.NoError(t, err, "plainNumber took %q for %s/%v", text, f.Type, f.Format)
+	require.Equal(t, want, got, "%q for %s/%v", text, f.Type, f.Format)
+	return true
+}
+
+// TestPlainNumber converts number tokens of int64 and timestamp fields
+// both ways: plainNumber takes plain integers of up to 15 digits, for
+// every format but rfc3339, and agrees with ParseValue; the rest is left
+// to ParseValue.
+func TestPlainNumber(t *testing.T) {
+	fields := plainNumberFields()
+	for _, tc := range []struct {
+		text  string
+		taken bool // by plainNumber for int64 and the numeric formats
+	}{
+		{"0", true}, {"-0", true}, {"7", true}, {"-7", true},
+		{"1511544070", true}, {"1511544070123", true}, {"-1511544070123", true},
+		{"999999999999999", true}, {"-999999999999999", true},
+		{"1000000000000000", false}, {"9007199254740993", false},
+		{"9223372036854775807", false}, {"-9223372036854775808", false}, {"9223372036854775808", false},
+		{"1.5", false}, {"1e3", false}, {"-1.5E-3", false}, {"-", false}, {"", false},
+	} {
+		t.Run(tc.text, func(t *testing.T) {
+			for i := range fields {
+				f := &fields[i]
+				want := tc.taken && f.Format != schemas.TimeRFC3339
+				require.Equal(t, want, checkPlainNumber(t, f, tc.text), "taken, %s/%v", f.Type, f.Format)
+			}
+		})
+	}
+}
+
+func FuzzPlainNumber(f *testing.F) {
+	for _, s := range []string{"0", "-0", "1511544070", "-999999999999999", "1.5", "1e3"} {
+		f.Add(s)
+	}
+	fields := plainNumberFields()
+	f.Fuzz(func(t *testing.T, text string) {
+		if end, ok := ScanNumber([]byte(text), 0); !ok || end != len(text) {
+			return // tokens are JSON numbers
+		}
+		for i := range fields {
+			checkPlainNumber(t, &fields[i], text)
+		}
+	})
+}

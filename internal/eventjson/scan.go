@@ -2,6 +2,7 @@ package eventjson
 
 import (
 	"bytes"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/portrait-dev/portrait/schemas"
@@ -35,20 +36,38 @@ func (t token) Raw(v []byte) []byte { return v[t.Start:t.End] }
 // [Decoder]'s fast path, which converts its tokens to a [schemas.Event].
 // A scanner is not safe for concurrent use.
 type scanner struct {
-	names []string
-	index map[string]int
-	toks  []token
+	// quoted is each field's name followed by its closing quote, or ""
+	// when the name is not written in JSON as itself: a key whose text
+	// starts with it is that field's name, found without scanning the key.
+	quoted []string
+	index  map[string]int
+	toks   []token
 }
 
 // newScanner scans objects for the fields of c.
 func newScanner(c *schemas.Catalog) *scanner {
-	s := &scanner{names: make([]string, len(c.Fields)), index: make(map[string]int, len(c.Fields)),
+	s := &scanner{quoted: make([]string, len(c.Fields)), index: make(map[string]int, len(c.Fields)),
 		toks: make([]token, len(c.Fields))}
 	for i := range c.Fields {
-		s.names[i] = c.Fields[i].Name
-		s.index[c.Fields[i].Name] = i
+		name := c.Fields[i].Name
+		if Plain(name) {
+			s.quoted[i] = name + `"`
+		}
+		s.index[name] = i
 	}
 	return s
+}
+
+// Plain reports whether s is written in JSON as itself: valid UTF-8
+// without quotes, backslashes or control characters. The text of a JSON
+// string that starts with s followed by a quote is then exactly s.
+func Plain(s string) bool {
+	for _, c := range []byte(s) {
+		if c == '"' || c == '\\' || c < 0x20 {
+			return false
+		}
+	}
+	return utf8.ValidString(s)
 }
 
 // Scan walks the JSON object v once and returns the token of each
@@ -74,9 +93,20 @@ func (s *scanner) Scan(v []byte) (toks []token, ok bool) {
 			if i >= len(v) || v[i] != '"' {
 				return nil, false
 			}
-			ks, ke, ok := ScanString(v, i+1)
-			if !ok {
-				return nil, false
+			// Fields usually come in catalog order: try the next one
+			// first, by its quoted name.
+			f, ke := -1, 0
+			if q := s.expected(hint); q != "" && len(v)-i-1 >= len(q) && view(v[i+1:i+1+len(q)]) == q {
+				f, ke = hint, i+len(q)
+			} else {
+				ks, e, ok := ScanString(v, i+1)
+				if !ok {
+					return nil, false
+				}
+				ke = e
+				if fi, ok := s.index[view(v[ks:ke])]; ok {
+					f = fi
+				}
 			}
 			i = SkipSpace(v, ke+1)
 			if i >= len(v) || v[i] != ':' {
@@ -109,14 +139,9 @@ func (s *scanner) Scan(v []byte) (toks []token, ok bool) {
 			default:
 				return nil, false // nested object or array, or a syntax error
 			}
-			// Fields usually come in catalog order: try the next one first.
-			name := view(v[ks:ke])
-			if hint < len(s.names) && s.names[hint] == name {
-				s.toks[hint] = t
-				hint++
-			} else if fi, ok := s.index[name]; ok {
-				s.toks[fi] = t
-				hint = fi + 1
+			if f >= 0 {
+				s.toks[f] = t
+				hint = f + 1
 			}
 			i = SkipSpace(v, i)
 			if i >= len(v) {
@@ -136,6 +161,15 @@ func (s *scanner) Scan(v []byte) (toks []token, ok bool) {
 		return nil, false
 	}
 	return s.toks, true
+}
+
+// expected is the quoted name of field f, the one expected next, or ""
+// (past the last field, or a name that is not plain).
+func (s *scanner) expected(f int) string {
+	if f < len(s.quoted) {
+		return s.quoted[f]
+	}
+	return ""
 }
 
 // view is b as a string without copying; it must not outlive b.

@@ -28,6 +28,10 @@ func TestScanner(t *testing.T) {
 			[]string{"number:3", "number:2", "missing:", "missing:", "missing:"}},
 		{"empty object", `{}`, true, []string{"missing:", "missing:", "missing:", "missing:", "missing:"}},
 		{"escape", `{"user_id":"\u0031"}`, false, nil},
+		{"key extending a name", `{"user_idx":1,"item_i":2,"user_id":3}`, true,
+			[]string{"number:3", "missing:", "missing:", "missing:", "missing:"}},
+		{"escaped name", `{"user_\u0069d":1}`, false, nil},
+		{"name at the end", `{"user_id"`, false, nil},
 		{"escaped name", `{"user_\u0069d":1}`, false, nil},
 		{"nested", `{"user_id":1,"x":[]}`, false, nil},
 		{"invalid utf-8", "{\"user_id\":\"\xff\"}", false, nil},
@@ -81,4 +85,16 @@ func TestDecodeEnumNotAllocated(t *testing.T) {
 	})
 	require.Equal(t, "cart", e.Values[3])
 	require.LessOrEqual(t, allocs, 4.0)
+}
+
+func TestPlain(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		want bool
+	}{
+		{"user_id", true}, {"", true}, {"名", true}, {`a"b`, false}, {`a\b`, false},
+		{"a\nb", false}, {"\xff", false},
+	} {
+		require.Equal(t, tc.want, Plain(tc.s), "%q", tc.s)
+	}
 }

@@ -24,7 +24,14 @@ import (
 // BenchmarkLand lands a pre-filled 4-partition kfake topic (taobao
 // events as JSON) into a fresh warehouse per iteration, from the first
 // record to the last committed file, and reports rows/s, MB/s of JSON
-// consumed, CPU seconds per million rows and the files produced.
+// consumed, CPU seconds per million rows and the files produced. land
+// waits for the last files to roll (by size, or at the 1 s roll age);
+// drained stops the landing as soon as every record is read, and a clean
+// stop commits what is buffered, so it times reading, decoding and
+// writing without waiting for the roll age. runq-s is the time this
+// process's threads spent ready to run but waiting for a CPU (Linux
+// schedstat): on a shared machine it tells a landing that could not get
+// the cores from one that did not use them.
 //
 // The sub-benchmark consume-only reads the same records with the same
 // sarama configuration and drops them: its CPU is what the in-process
@@ -68,21 +75,29 @@ func BenchmarkLand(b *testing.B) {
 	}
 	labels := pprof.Labels("side", "landing")
 
-	b.Run("land", func(b *testing.B) {
-		var cpu, wall time.Duration
+	land := func(b *testing.B, drained bool) {
+		var cpu, wall, runq time.Duration
 		var files, bytes float64
 		for i := range b.N {
 			cfg := testConfig(c, kc, b.TempDir())
-			cfg.Kafka.Group = fmt.Sprintf("bench-%d-%d", b.N, i)
+			cfg.Kafka.Group = fmt.Sprintf("bench-%t-%d-%d", drained, b.N, i)
 			cfg.RollBytes = 16 << 20
 			cfg.RollAge = time.Second
+			runq0 := runqWait()
 			cpu0 := cpuTime()
 			start := time.Now()
 			var in *instance
 			pprof.Do(context.Background(), labels, func(context.Context) { in = startLander(b, cfg) })
-			waitFor(b, 5*time.Minute, "all rows landed", func() bool { return counter(in.l.m.rows) >= float64(n) })
+			if drained {
+				waitFor(b, 5*time.Minute, "all records read", func() bool { return counter(in.l.m.consumed) >= float64(n) })
+				in.stop(b)
+			} else {
+				waitFor(b, 5*time.Minute, "all rows landed", func() bool { return counter(in.l.m.rows) >= float64(n) })
+			}
 			wall += time.Since(start)
 			cpu += cpuTime() - cpu0
+			runq += runqWait() - runq0
+			require.Equal(b, float64(n), counter(in.l.m.rows))
 			files += counter(in.l.m.files)
 			bytes += counter(in.l.m.bytes)
 			in.stop(b)
@@ -90,7 +105,10 @@ func BenchmarkLand(b *testing.B) {
 		report(b, cpu, wall)
 		b.ReportMetric(files/float64(b.N), "files")
 		b.ReportMetric(bytes/(float64(n)*float64(b.N)), "bytes/row")
-	})
+		b.ReportMetric(runq.Seconds()/float64(b.N), "runq-s")
+	}
+	b.Run("land", func(b *testing.B) { land(b, false) })
+	b.Run("drained", func(b *testing.B) { land(b, true) })
 
 	b.Run("consume-only", func(b *testing.B) {
 		var cpu, wall time.Duration
@@ -163,6 +181,30 @@ func (h *drainHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 			}
 		}
 	}
+}
+
+// runqWait is the time the threads of this process have spent ready to
+// run but waiting for a CPU, from /proc/self/task/*/schedstat (0 where
+// there is none; threads that exited are not counted).
+func runqWait() time.Duration {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return 0
+	}
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue
+		}
+		// on-CPU ns, run-queue wait ns, time slices
+		if f := strings.Fields(string(b)); len(f) >= 2 {
+			if ns, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+				sum += time.Duration(ns)
+			}
+		}
+	}
+	return sum
 }
 
 func cpuTime() time.Duration {

@@ -86,10 +86,12 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 func (h *handler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 
 // maxBatch bounds the records decoded between two checks of the roll
-// conditions; channelBuffer is the depth of sarama's message channel.
+// conditions; channelBuffer is the depth of sarama's message channel and
+// fetchWait the longest a fetch waits for records (see saramaConfig).
 const (
 	maxBatch      = 4096
 	channelBuffer = 1024
+	fetchWait     = 100 * time.Millisecond
 )
 
 func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {

@@ -5,7 +5,6 @@ import (
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/portrait-dev/portrait/internal/eventjson"
@@ -59,28 +58,16 @@ func newDecoder(cat *schemas.Catalog, lim eventjson.Limits) *decoder {
 	for i := range cat.Fields {
 		f := &cat.Fields[i]
 		d.idx[f.Name] = i
-		if plain(f.Name) {
+		if eventjson.Plain(f.Name) {
 			d.quoted[i] = f.Name + `"`
 		}
-		if len(f.Enum) > 0 && all(f.Enum, plain) {
+		if len(f.Enum) > 0 && all(f.Enum, eventjson.Plain) {
 			for _, e := range f.Enum {
 				d.enums[i] = append(d.enums[i], e+`"`)
 			}
 		}
 	}
 	return d
-}
-
-// plain reports whether s is written in JSON as itself: valid UTF-8
-// without quotes, backslashes or control characters. The text of a JSON
-// string that starts with s followed by a quote is then exactly s.
-func plain(s string) bool {
-	for _, c := range []byte(s) {
-		if c == '"' || c == '\\' || c < 0x20 {
-			return false
-		}
-	}
-	return utf8.ValidString(s)
 }
 
 func all(ss []string, ok func(string) bool) bool {

@@ -259,18 +259,6 @@ func TestDecodeNowChanges(t *testing.T) {
 	}
 }
 
-func TestPlain(t *testing.T) {
-	for _, tc := range []struct {
-		s    string
-		want bool
-	}{
-		{"user_id", true}, {"", true}, {"名", true}, {`a"b`, false}, {`a\b`, false},
-		{"a\nb", false}, {"\xff", false},
-	} {
-		require.Equal(t, tc.want, plain(tc.s), "%q", tc.s)
-	}
-}
-
 func TestIntAt(t *testing.T) {
 	for _, tc := range []struct {
 		in   string

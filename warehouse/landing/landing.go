@@ -103,17 +103,27 @@ func (l *Lander) Run(ctx context.Context) error {
 }
 
 // saramaConfig is the consumer configuration of the landing: the
-// configured fetch size (1 MiB per partition by default) and a message
+// configured fetch size (1 MiB per partition by default), a message
 // channel of channelBuffer, so that a ConsumeClaim batch is up to a
-// thousand records. Larger fetches and deeper channels cost more CPU per
-// record, not less (measured with BenchmarkLand: 16 MiB fetches ≈20 %
-// more than 256 KiB–1 MiB): the records are decoded long after they
-// were fetched, out of cache, and the broker builds larger responses.
+// thousand records, and fetches that wait at most fetchWait for records.
+// Larger fetches and deeper channels cost more CPU per record, not less
+// (measured with BenchmarkLand: 16 MiB fetches ≈20 % more than
+// 256 KiB–1 MiB): the records are decoded long after they were fetched,
+// out of cache, and the broker builds larger responses.
+//
+// A stop or a rebalance ends a claim only once the fetch in flight for
+// its partition returns, so sarama's default wait of 500 ms for a
+// caught-up partition was the bulk of a clean stop (0.48–0.49 s, against
+// 0.01–0.1 s for committing what is buffered; 0.08–0.09 s in all at
+// 100 ms). A caught-up landing then asks the broker ten times a second
+// instead of twice: 7–8 ms of CPU per second instead of 6 (with an
+// in-process broker).
 func saramaConfig(kc kafka.Config) (*sarama.Config, error) {
 	sc, err := kc.Sarama()
 	if err != nil {
 		return nil, fmt.Errorf("landing kafka config: %w", err)
 	}
+	sc.Consumer.MaxWaitTime = fetchWait
 	sc.ChannelBufferSize = channelBuffer
 	return sc, nil
 }

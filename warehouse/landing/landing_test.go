@@ -80,6 +80,38 @@ func TestLandExactlyOnceAndRestartWithoutPositions(t *testing.T) {
 	checkExactlyOnce(t, landed(t, c, root), at)
 }
 
+// TestStopCommitsBuffered: a clean stop commits what is buffered before
+// Run returns: with files that would roll only after an hour, nothing is
+// in the warehouse while the landing runs, and every record is, with the
+// positions at the high watermarks, once Run has returned (a benchmark or
+// a deploy can stop the landing as soon as the topic is drained).
+func TestStopCommitsBuffered(t *testing.T) {
+	c := loadCatalog(t, "taobao")
+	kc := kafkatest.StartBroker(t, testTopic, 3)
+	root := t.TempDir()
+	o := gen.Defaults(11)
+	o.Events = 3000
+	events := gen.Events(c, o)
+	at := kafkatest.NewProducer(t, kc, false).Send(t, kafkatest.EncodeEvents(t, c, events, -1))
+
+	cfg := testConfig(c, kc, root)
+	cfg.RollAge = time.Hour
+	cfg.RollBytes = 1 << 30
+	in := startLander(t, cfg)
+	waitFor(t, 20*time.Second, "every record read", func() bool {
+		return counter(in.l.m.consumed) == float64(len(events))
+	})
+	require.Zero(t, counter(in.l.m.rows), "rows committed before the stop")
+	require.Equal(t, []int64{-1, -1, -1}, positions(t, root, 3), "positions written before the stop")
+
+	start := time.Now()
+	in.stop(t)
+	t.Logf("stop took %s", time.Since(start))
+	require.Equal(t, float64(len(events)), counter(in.l.m.rows))
+	checkExactlyOnce(t, landed(t, c, root), at)
+	require.Equal(t, highWatermarks(t, kc, 3), positions(t, root, 3))
+}
+
 func ts(s string) schemas.Timestamp {
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress"
 
 	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/warehouse"
@@ -67,15 +68,16 @@ func setValue(dst *parquet.Value, t schemas.Type, v any) bool {
 }
 
 // writeTable writes a Parquet table of groups row groups as one file at
-// path (atomically) and returns its marker entry. Row groups are filled,
+// path (atomically), its pages compressed with codec, and returns its
+// marker entry. Row groups are filled,
 // encoded and compressed on every core, by one filler per worker (made by
 // newFiller, so that it can keep the group it works on), and written in
 // order.
-func writeTable(path, name string, cols []column, groups int, newFiller func() filler) (warehouse.MarkerFile, error) {
+func writeTable(path, name string, codec compress.Codec, cols []column, groups int, newFiller func() filler) (warehouse.MarkerFile, error) {
 	mf := warehouse.MarkerFile{Name: pathBase(path)}
 	err := warehouse.WriteFileAtomic(path, func(w io.Writer) error {
 		cw := &warehouse.CountingWriter{W: w}
-		opts := []parquet.WriterOption{tableSchema(name, cols), parquet.Compression(snapshotCodec), parquet.CreatedBy("portrait", "", "")}
+		opts := []parquet.WriterOption{tableSchema(name, cols), parquet.Compression(codec), parquet.CreatedBy("portrait", "", "")}
 		for _, c := range cols {
 			if c.Type == schemas.TypeString {
 				// Page min/max of strings serve no reader of ours and

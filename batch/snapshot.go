@@ -167,7 +167,7 @@ func WriteSnapshot(root string, cat *schemas.Catalog, s SnapshotWrite) (warehous
 // straight from their typed columns.
 func writeProfiles(path string, cat *schemas.Catalog, cols []column, ps *local.Profiles) (warehouse.MarkerFile, error) {
 	groups := (ps.Len() + rowsPerGroup - 1) / rowsPerGroup
-	return writeTable(path, cat.Name+"_profiles", cols, groups, func() filler {
+	return writeTable(path, cat.Name+"_profiles", snapshotCodec, cols, groups, func() filler {
 		return &profileFiller{ps: ps}
 	})
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 	"github.com/stretchr/testify/require"
 
 	"github.com/portrait-dev/portrait/batch/local"
@@ -105,6 +107,27 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	gotState, err := readState(root, cat, c)
 	require.NoError(t, err)
 	require.Equal(t, state, gotState)
+
+	// The profiles are zstd-compressed (users and ClickHouse read them),
+	// the state (only a later recompute reads it) snappy-compressed.
+	dir := warehouse.SnapshotDir(root, c)
+	for path, want := range map[string]format.CompressionCodec{
+		filepath.Join(dir, "part-00000.parquet"):           format.Zstd,
+		filepath.Join(dir, StateDir, "part-00000.parquet"): format.Snappy,
+	} {
+		f, err := os.Open(path)
+		require.NoError(t, err)
+		st, err := f.Stat()
+		require.NoError(t, err)
+		pf, err := parquet.OpenFile(f, st.Size())
+		require.NoError(t, err)
+		for _, rg := range pf.Metadata().RowGroups {
+			for _, cc := range rg.Columns {
+				require.Equal(t, want, cc.MetaData.Codec, "%s column %v", path, cc.MetaData.PathInSchema)
+			}
+		}
+		require.NoError(t, f.Close())
+	}
 
 	info, err := ReadSnapshotInfo(root, c)
 	require.NoError(t, err)

@@ -25,6 +25,7 @@ var smallBatchRows int64 = 32 * 1024
 // which reads ahead), concatenating runs of small batches. It gives the
 // same batches in the same order every time it is called.
 func eventSource(cat *schemas.Catalog, files []string) local.Source {
+	plain := warehouse.EventsSchema(cat)
 	return func(ctx context.Context, fn func(arrow.RecordBatch) error) error {
 		var small []arrow.RecordBatch
 		var rows int64
@@ -37,7 +38,7 @@ func eventSource(cat *schemas.Catalog, files []string) local.Source {
 			if len(small) == 0 {
 				return nil
 			}
-			rec, err := concatBatches(small, rows)
+			rec, err := concatBatches(plain, small, rows)
 			for _, r := range small {
 				r.Release()
 			}
@@ -48,7 +49,10 @@ func eventSource(cat *schemas.Catalog, files []string) local.Source {
 			defer rec.Release()
 			return fn(rec)
 		}
-		err := warehouse.ReadEvents(ctx, cat, files, func(rec arrow.RecordBatch) error {
+		// The engine keeps nothing of a batch once it returns (see
+		// local.Source): the reader may recycle its buffers.
+		opts := warehouse.ReadOptions{Dictionaries: true, ReuseBuffers: true}
+		err := warehouse.ReadEventsWith(ctx, cat, files, opts, func(rec arrow.RecordBatch) error {
 			if rec.NumRows() >= smallBatchRows {
 				if err := flush(); err != nil {
 					return err
@@ -69,15 +73,16 @@ func eventSource(cat *schemas.Catalog, files []string) local.Source {
 	}
 }
 
-// concatBatches concatenates record batches of one schema holding rows
-// rows in all (one is returned as is, retained).
-func concatBatches(recs []arrow.RecordBatch, rows int64) (arrow.RecordBatch, error) {
+// concatBatches concatenates record batches of the events schema (whose
+// string columns may be dictionary arrays) holding rows rows in all into
+// one of schema plain, with String columns (one batch is returned as is,
+// retained).
+func concatBatches(plain *arrow.Schema, recs []arrow.RecordBatch, rows int64) (arrow.RecordBatch, error) {
 	if len(recs) == 1 {
 		recs[0].Retain()
 		return recs[0], nil
 	}
-	sch := recs[0].Schema()
-	cols := make([]arrow.Array, sch.NumFields())
+	cols := make([]arrow.Array, plain.NumFields())
 	defer func() {
 		for _, c := range cols {
 			if c != nil {
@@ -85,15 +90,47 @@ func concatBatches(recs []arrow.RecordBatch, rows int64) (arrow.RecordBatch, err
 			}
 		}
 	}()
+	for _, rec := range recs {
+		if rec.NumCols() != int64(len(cols)) {
+			return nil, fmt.Errorf("record batch has %d columns, want %d", rec.NumCols(), len(cols))
+		}
+	}
 	parts := make([]arrow.Array, len(recs))
 	for c := range cols {
 		for i, rec := range recs {
 			parts[i] = rec.Column(c)
+			if d, ok := parts[i].(*array.Dictionary); ok {
+				s, err := dictStrings(d)
+				if err != nil {
+					return nil, fmt.Errorf("column %s: %w", plain.Field(c).Name, err)
+				}
+				defer s.Release()
+				parts[i] = s
+			}
 		}
 		var err error
 		if cols[c], err = array.Concatenate(parts, memory.DefaultAllocator); err != nil {
-			return nil, fmt.Errorf("concatenating column %s: %w", sch.Field(c).Name, err)
+			return nil, fmt.Errorf("concatenating column %s: %w", plain.Field(c).Name, err)
 		}
 	}
-	return array.NewRecordBatch(sch, cols, rows), nil
+	return array.NewRecordBatch(plain, cols, rows), nil
+}
+
+// dictStrings decodes a dictionary array of strings.
+func dictStrings(d *array.Dictionary) (arrow.Array, error) {
+	vals, ok := d.Dictionary().(*array.String)
+	if !ok {
+		return nil, fmt.Errorf("dictionary of %s, want string", d.Dictionary().DataType())
+	}
+	sb := array.NewStringBuilder(memory.DefaultAllocator)
+	defer sb.Release()
+	sb.Reserve(d.Len())
+	for i := range d.Len() {
+		if d.IsNull(i) {
+			sb.AppendNull()
+			continue
+		}
+		sb.Append(vals.Value(d.GetValueIndex(i)))
+	}
+	return sb.NewArray(), nil
 }

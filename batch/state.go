@@ -83,7 +83,7 @@ func writeState(path string, cat *schemas.Catalog, s *local.State) (warehouse.Ma
 	}
 	starts = append(starts, len(s.Keys))
 	cols := stateColumns(cat)
-	return writeTable(path, cat.Name+"_state", cols, len(starts)-1, func() filler {
+	return writeTable(path, cat.Name+"_state", stateCodec, cols, len(starts)-1, func() filler {
 		return &stateFiller{stateWriter: w, starts: starts}
 	})
 }
@@ -170,17 +170,10 @@ func (f *stateFiller) column(dst []parquet.Value, c, lo, hi int) ([]parquet.Valu
 		}
 	default: // the value columns
 		for i := range refs {
-			v, r := &out[i], &refs[i]
-			*v = parquet.Value{}
-			if r.p == nil {
-				continue
-			}
-			x := r.p.Value
-			if r.k >= 0 { // a value of a count_distinct or mode partial
-				x = r.p.Values[r.k]
-			}
-			if stateValue(v, c, x); !v.IsNull() {
-				v.SetDefinitionLevel(1)
+			if r := &refs[i]; r.vc == int32(c) {
+				out[i] = r.val
+			} else {
+				out[i] = parquet.Value{}
 			}
 		}
 	}
@@ -203,6 +196,11 @@ type stateRef struct {
 	key  parquet.Value
 	p    *schemas.Partial
 	j, k int32
+	// val is the row's value (definition level 1) and vc its value column
+	// (v_int … v_time), or -1 when it has none: the value's type is
+	// looked at once, not once per value column.
+	val parquet.Value
+	vc  int32
 }
 
 // rowsOf is the number of rows of user i: its presence row and those of
@@ -236,15 +234,19 @@ func (w *stateWriter) rows(refs []stateRef, lo, hi int) ([]stateRef, error) {
 		if !setValue(&key, kt, w.s.Keys[i]) {
 			return refs, fmt.Errorf("state key %v is %T, want %s", w.s.Keys[i], w.s.Keys[i], kt)
 		}
-		refs = append(refs, stateRef{key: key, j: -1, k: -1})
+		refs = append(refs, stateRef{key: key, j: -1, k: -1, vc: -1})
 		for j, kind := range w.kinds {
 			p := &w.s.Partials[i][j]
 			if kind == kindDistinct || kind == kindMode {
 				for k := range p.Values {
 					refs = append(refs, stateRef{key: key, p: p, j: int32(j), k: int32(k)})
+					r := &refs[len(refs)-1]
+					r.vc = stateValue(&r.val, p.Values[k])
 				}
 			} else if partialRows(kind, p) == 1 {
 				refs = append(refs, stateRef{key: key, p: p, j: int32(j), k: -1})
+				r := &refs[len(refs)-1]
+				r.vc = stateValue(&r.val, p.Value)
 			}
 		}
 	}
@@ -264,31 +266,27 @@ func (w *stateWriter) n(r *stateRef) int64 {
 	return 1 // a count_distinct value
 }
 
-// stateValue sets *dst to x when c is the value column of x's type (else
-// leaves it null).
-func stateValue(dst *parquet.Value, c int, x any) {
+// stateValue sets *dst to x (not nil) at definition level 1 and returns
+// its value column, or returns -1 (x nil or of no value type).
+func stateValue(dst *parquet.Value, x any) int32 {
+	c := int32(-1)
 	switch x := x.(type) {
 	case int64:
-		if c == colVInt {
-			*dst = parquet.Int64Value(x)
-		}
+		*dst, c = parquet.Int64Value(x), colVInt
 	case float64:
-		if c == colVFloat {
-			*dst = parquet.DoubleValue(x)
-		}
+		*dst, c = parquet.DoubleValue(x), colVFloat
 	case string:
-		if c == colVString {
-			setValue(dst, schemas.TypeString, x)
-		}
+		setValue(dst, schemas.TypeString, x)
+		c = colVString
 	case bool:
-		if c == colVBool {
-			*dst = parquet.BooleanValue(x)
-		}
+		*dst, c = parquet.BooleanValue(x), colVBool
 	case schemas.Timestamp:
-		if c == colVTime {
-			*dst = parquet.Int64Value(int64(x))
-		}
+		*dst, c = parquet.Int64Value(int64(x)), colVTime
+	default:
+		return -1
 	}
+	dst.SetDefinitionLevel(1)
+	return c
 }
 
 // readState reads the lifetime state of the snapshot of cutoff.

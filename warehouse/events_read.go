@@ -9,6 +9,8 @@ import (
 	"math"
 	"os"
 	"slices"
+	"sync"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -44,6 +46,27 @@ func (e *CorruptFileError) Unwrap() error { return e.Err }
 // the current batch, so that reading and decoding overlap fn's work; fn
 // is called from the caller's goroutine, in order.
 func ReadEvents(ctx context.Context, cat *schemas.Catalog, files []string, fn func(arrow.RecordBatch) error) error {
+	return ReadEventsWith(ctx, cat, files, ReadOptions{}, fn)
+}
+
+// ReadOptions tune ReadEventsWith.
+type ReadOptions struct {
+	// Dictionaries: a string column whose pages in a row group all use
+	// the same dictionary comes as an Arrow dictionary array (Int32
+	// indexes into the distinct values of the column chunk) instead of a
+	// String array, without copying a string per row; its field in the
+	// batch's schema then has that dictionary type. Other string columns
+	// come as String arrays, as without the option.
+	Dictionaries bool
+	// ReuseBuffers recycles the buffers of the fixed-width columns (and
+	// of dictionary indexes) of a batch for later batches once the batch
+	// is released (when fn returns, unless it called Retain): fn must not
+	// keep a slice of a column's values past that.
+	ReuseBuffers bool
+}
+
+// ReadEventsWith is ReadEvents with options.
+func ReadEventsWith(ctx context.Context, cat *schemas.Catalog, files []string, opts ReadOptions, fn func(arrow.RecordBatch) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	recs := make(chan arrow.RecordBatch, readAhead)
 	// done gets the reader's error (or nil) once every batch before it
@@ -52,6 +75,10 @@ func ReadEvents(ctx context.Context, cat *schemas.Catalog, files []string, fn fu
 	go func() {
 		defer close(recs)
 		r := newEventsReader(cat)
+		r.dicts = opts.Dictionaries
+		if opts.ReuseBuffers {
+			r.pool = &bufferPool{}
+		}
 		send := func(rec arrow.RecordBatch) error {
 			rec.Retain() // readFile releases its reference when send returns
 			select {
@@ -206,6 +233,104 @@ type eventsReader struct {
 	schema *arrow.Schema
 	kinds  []columnKind
 	mem    memory.Allocator
+	// dicts: string columns may come as dictionary arrays (ReadOptions);
+	// dictSchemas holds the schema of every combination met, by the set
+	// of dictionary columns.
+	dicts       bool
+	dictSchemas map[string]*arrow.Schema
+	// pool, when set, recycles column buffers (ReadOptions.ReuseBuffers).
+	pool *bufferPool
+}
+
+// bufferPool is an Arrow allocator that keeps the buffers freed by
+// released batches for the next ones, so that a read of many row groups
+// does not allocate (and zero) every column anew. A buffer it gives is
+// not zeroed.
+type bufferPool struct {
+	mu   sync.Mutex
+	free [][]byte
+}
+
+// maxPooled bounds the buffers a pool keeps: those of a few row groups.
+const maxPooled = 64
+
+func (p *bufferPool) Allocate(size int) []byte {
+	p.mu.Lock()
+	for i := len(p.free) - 1; i >= 0; i-- {
+		if b := p.free[i]; cap(b) >= size {
+			p.free[i] = p.free[len(p.free)-1]
+			p.free = p.free[:len(p.free)-1]
+			p.mu.Unlock()
+			return b[:size]
+		}
+	}
+	p.mu.Unlock()
+	return make([]byte, size)
+}
+
+func (p *bufferPool) Reallocate(size int, b []byte) []byte {
+	out := p.Allocate(size)
+	copy(out, b)
+	p.Free(b)
+	return out
+}
+
+func (p *bufferPool) Free(b []byte) {
+	p.mu.Lock()
+	if len(p.free) < maxPooled {
+		p.free = append(p.free, b[:0])
+	}
+	p.mu.Unlock()
+}
+
+// fixed returns an empty slice of capacity n for values of T, from the
+// pool when there is one.
+func fixed[T int64 | int32 | float64](r *eventsReader, n int64) []T {
+	if r.pool == nil {
+		return make([]T, 0, n)
+	}
+	var z T
+	b := r.pool.Allocate(int(n) * int(unsafe.Sizeof(z)))
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), n)[:0]
+}
+
+// maxPrealloc bounds the values decodeColumn allocates for a row group
+// before reading its pages (events files have 128Ki-row groups).
+const maxPrealloc = 1 << 20
+
+// dictType is the Arrow type of a string column read as a dictionary.
+var dictType = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+
+// schemaFor returns the schema of a batch whose columns are cols: the
+// events schema with the dictionary columns' types changed.
+func (r *eventsReader) schemaFor(cols []arrow.Array) *arrow.Schema {
+	var set []byte
+	for i, c := range cols {
+		if c.DataType().ID() == arrow.DICTIONARY {
+			set = binary.AppendUvarint(set, uint64(i))
+		}
+	}
+	if set == nil {
+		return r.schema
+	}
+	if sch, ok := r.dictSchemas[string(set)]; ok {
+		return sch
+	}
+	fs := slices.Clone(r.schema.Fields())
+	for i, c := range cols {
+		if c.DataType().ID() == arrow.DICTIONARY {
+			fs[i].Type = c.DataType()
+		}
+	}
+	sch := arrow.NewSchema(fs, nil)
+	if r.dictSchemas == nil {
+		r.dictSchemas = map[string]*arrow.Schema{}
+	}
+	r.dictSchemas[string(set)] = sch
+	return sch
 }
 
 func newEventsReader(cat *schemas.Catalog) *eventsReader {
@@ -348,7 +473,7 @@ func (r *eventsReader) decodeRowGroup(rg parquet.RowGroup) (rec arrow.RecordBatc
 		}
 		cols = append(cols, a)
 	}
-	return array.NewRecordBatch(r.schema, cols, n), nil
+	return array.NewRecordBatch(r.schemaFor(cols), cols, n), nil
 }
 
 func (r *eventsReader) decodeColumn(cc parquet.ColumnChunk, kind columnKind, typ arrow.DataType, n int64) (arrow.Array, error) {
@@ -357,6 +482,10 @@ func (r *eventsReader) decodeColumn(cc parquet.ColumnChunk, kind columnKind, typ
 	}
 	pages := cc.Pages()
 	defer pages.Close()
+	// A row group's values are preallocated up to maxPrealloc (the
+	// footer's row count is not trusted with more before the pages are
+	// read; more rows grow the slices as pages come).
+	c := min(n, maxPrealloc)
 	var (
 		i64  []int64
 		i32  []int32
@@ -366,15 +495,19 @@ func (r *eventsReader) decodeColumn(cc parquet.ColumnChunk, kind columnKind, typ
 	)
 	switch kind {
 	case kindInt64:
-		i64 = make([]int64, 0, n)
+		i64 = fixed[int64](r, c)
 	case kindInt32:
-		i32 = make([]int32, 0, n)
+		i32 = fixed[int32](r, c)
 	case kindDouble:
-		f64 = make([]float64, 0, n)
+		f64 = fixed[float64](r, c)
 	case kindBool:
-		bits = make([]bool, 0, n)
+		bits = make([]bool, 0, c)
 	case kindString:
-		str.offsets = make([]int32, 1, n+1)
+		if r.dicts {
+			str.offsets, str.rows = []int32{0}, int(c)
+		} else {
+			str.offsets = make([]int32, 1, c+1)
+		}
 	}
 	got := int64(0)
 	for {
@@ -404,7 +537,11 @@ func (r *eventsReader) decodeColumn(cc parquet.ColumnChunk, kind columnKind, typ
 		case kindBool:
 			bits, err = appendBools(bits, p)
 		case kindString:
-			err = str.appendPage(p)
+			if r.dicts {
+				err = str.appendPageDict(r, p)
+			} else {
+				err = str.appendPage(p)
+			}
 		}
 		parquet.Release(p)
 		if err != nil {
@@ -416,27 +553,39 @@ func (r *eventsReader) decodeColumn(cc parquet.ColumnChunk, kind columnKind, typ
 	}
 	switch kind {
 	case kindInt64:
-		return fixedArray(typ, len(i64), arrow.Int64Traits.CastToBytes(i64)), nil
+		return r.fixedArray(typ, len(i64), arrow.Int64Traits.CastToBytes(i64)), nil
 	case kindInt32:
-		return fixedArray(typ, len(i32), arrow.Int32Traits.CastToBytes(i32)), nil
+		return r.fixedArray(typ, len(i32), arrow.Int32Traits.CastToBytes(i32)), nil
 	case kindDouble:
-		return fixedArray(typ, len(f64), arrow.Float64Traits.CastToBytes(f64)), nil
+		return r.fixedArray(typ, len(f64), arrow.Float64Traits.CastToBytes(f64)), nil
 	case kindBool:
 		b := array.NewBooleanBuilder(r.mem)
 		defer b.Release()
 		b.AppendValues(bits, nil)
 		return b.NewArray(), nil
 	default:
-		return str.array(), nil
+		return str.array(r), nil
 	}
 }
 
 // fixedArray wraps a Go slice of fixed-width values as an Arrow array
-// without copying it.
-func fixedArray(typ arrow.DataType, n int, data []byte) arrow.Array {
-	d := array.NewData(typ, n, []*memory.Buffer{nil, memory.NewBufferBytes(data)}, nil, 0, 0)
+// without copying it; with a pool, its buffer goes back to the pool when
+// the array is released.
+func (r *eventsReader) fixedArray(typ arrow.DataType, n int, data []byte) arrow.Array {
+	buf := r.buffer(data)
+	defer buf.Release()
+	d := array.NewData(typ, n, []*memory.Buffer{nil, buf}, nil, 0, 0)
 	defer d.Release()
 	return array.MakeFromData(d)
+}
+
+// buffer wraps data as an Arrow buffer, one that returns it to the pool
+// on its last release when there is a pool. The caller releases it.
+func (r *eventsReader) buffer(data []byte) *memory.Buffer {
+	if r.pool == nil {
+		return memory.NewBufferBytes(data) // unowned: Release does nothing
+	}
+	return memory.NewBufferWithAllocator(data, r.pool)
 }
 
 func valuesInt64(v *encoding.Values) []int64    { return v.Int64() }
@@ -491,10 +640,89 @@ func appendBools(dst []bool, p parquet.Page) ([]bool, error) {
 	return dst, nil
 }
 
-// stringColumn accumulates a string column as Arrow offsets and data.
+// stringColumn accumulates a string column as Arrow offsets and data,
+// or (appendPageDict) as dictionary indexes while every page uses the
+// same dictionary.
 type stringColumn struct {
 	offsets []int32
 	data    []byte
+
+	// In dictionary mode (dictOffs != nil), dictData and dictOffs are a
+	// copy of the dictionary's values (its offsets rebased to 0) and
+	// indexes the rows' entries.
+	dictData []byte
+	dictOffs []int32
+	indexes  []int32
+	// rows is the capacity to give the indexes (the row count of the
+	// column chunk, up to maxPrealloc).
+	rows int
+}
+
+// appendPageDict appends a page, keeping dictionary indexes while every
+// page so far used the same dictionary; a page that does not turns the
+// indexes kept into strings and is appended as appendPage does.
+func (s *stringColumn) appendPageDict(r *eventsReader, p parquet.Page) error {
+	if d := p.Dictionary(); d != nil && len(s.offsets) == 1 {
+		dv := d.Page().Data()
+		dd, doffs := dv.ByteArray()
+		if len(doffs) == 0 {
+			return errors.New("empty string dictionary")
+		}
+		switch {
+		case s.dictOffs == nil:
+			s.indexes = fixed[int32](r, int64(s.rows))
+			s.dictData = slices.Clone(dd[doffs[0]:doffs[len(doffs)-1]])
+			s.dictOffs = make([]int32, len(doffs))
+			for i, o := range doffs {
+				s.dictOffs[i] = int32(o - doffs[0])
+			}
+		case !s.sameDict(dd, doffs):
+			if err := s.flushDict(); err != nil {
+				return err
+			}
+			return s.appendPage(p)
+		}
+		data := p.Data()
+		indexes := data.Int32()
+		nd := uint(len(s.dictOffs) - 1)
+		for _, k := range indexes {
+			if uint(k) >= nd {
+				return fmt.Errorf("dictionary index %d out of range [0,%d)", k, nd)
+			}
+		}
+		s.indexes = append(s.indexes, indexes...)
+		return nil
+	}
+	if s.dictOffs != nil {
+		if err := s.flushDict(); err != nil {
+			return err
+		}
+	}
+	return s.appendPage(p)
+}
+
+// sameDict reports whether a page's dictionary holds the values kept.
+func (s *stringColumn) sameDict(dd []byte, doffs []uint32) bool {
+	if len(doffs) != len(s.dictOffs) || int(doffs[len(doffs)-1]-doffs[0]) != len(s.dictData) {
+		return false
+	}
+	for i, o := range doffs {
+		if int32(o-doffs[0]) != s.dictOffs[i] {
+			return false
+		}
+	}
+	return string(dd[doffs[0]:doffs[len(doffs)-1]]) == string(s.dictData)
+}
+
+// flushDict leaves dictionary mode: the indexes kept become strings.
+func (s *stringColumn) flushDict() error {
+	doffs := make([]uint32, len(s.dictOffs))
+	for i, o := range s.dictOffs {
+		doffs[i] = uint32(o)
+	}
+	err := s.appendIndexes(s.dictData, doffs, s.indexes)
+	s.dictData, s.dictOffs, s.indexes = nil, nil, nil
+	return err
 }
 
 func (s *stringColumn) appendPage(p parquet.Page) error {
@@ -549,12 +777,31 @@ func (s *stringColumn) appendIndexes(dd []byte, doffs []uint32, indexes []int32)
 	return nil
 }
 
-func (s *stringColumn) array() arrow.Array {
+func (s *stringColumn) array(r *eventsReader) arrow.Array {
+	if s.dictOffs != nil {
+		return s.dictArray(r)
+	}
 	d := array.NewData(arrow.BinaryTypes.String, len(s.offsets)-1, []*memory.Buffer{
 		nil,
 		memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(s.offsets)),
 		memory.NewBufferBytes(s.data),
 	}, nil, 0, 0)
 	defer d.Release()
+	return array.MakeFromData(d)
+}
+
+// dictArray is the column in dictionary mode as an Arrow dictionary array.
+func (s *stringColumn) dictArray(r *eventsReader) arrow.Array {
+	vd := array.NewData(arrow.BinaryTypes.String, len(s.dictOffs)-1, []*memory.Buffer{
+		nil,
+		memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(s.dictOffs)),
+		memory.NewBufferBytes(s.dictData),
+	}, nil, 0, 0)
+	defer vd.Release()
+	buf := r.buffer(arrow.Int32Traits.CastToBytes(s.indexes))
+	defer buf.Release()
+	d := array.NewData(dictType, len(s.indexes), []*memory.Buffer{nil, buf}, nil, 0, 0)
+	defer d.Release()
+	d.SetDictionary(vd)
 	return array.MakeFromData(d)
 }

@@ -170,6 +170,16 @@ func (b *batch) col(f int) (*vec, error) {
 			if !ok {
 				return nil, fmt.Errorf("column %s is %s, want string", field.Name, arr.DataType())
 			}
+			if idx, ok := a.Indices().(*array.Int32); ok {
+				vals := make([]string, d.Len())
+				for j := range vals {
+					vals[j] = d.Value(j)
+				}
+				for i, k := range idx.Int32Values() {
+					v.s[i] = vals[k]
+				}
+				break
+			}
 			for i := range v.s {
 				v.s[i] = d.Value(a.GetValueIndex(i))
 			}
@@ -192,6 +202,20 @@ func (b *batch) codes(f int) ([]uint64, error) {
 	}
 	if xs := b.codes_[f]; xs != nil {
 		return xs, nil
+	}
+	if idx, dict, ok := b.dictionary(f); ok {
+		// A dictionary column: every distinct value is interned once.
+		ids := make([]uint64, dict.Len())
+		for j := range ids {
+			ids[j] = uint64(b.strs.id(dict.Value(j)))
+		}
+		out := grow(b.bufs.c[f][:0], b.n)
+		b.bufs.c[f] = out
+		for i, k := range idx {
+			out[i] = ids[k]
+		}
+		b.codes_[f] = out
+		return out, nil
 	}
 	v, err := b.col(f)
 	if err != nil {
@@ -227,4 +251,26 @@ func (b *batch) codes(f int) ([]uint64, error) {
 	}
 	b.codes_[f] = out
 	return out, nil
+}
+
+// dictionary returns the indexes and values of string field f when its
+// column is a dictionary array of Int32 indexes and String values
+// without nulls.
+func (b *batch) dictionary(f int) ([]int32, *array.String, bool) {
+	if b.cat.Fields[f].Type != schemas.TypeString {
+		return nil, nil, false
+	}
+	a, ok := b.rec.Column(b.fieldCol[f]).(*array.Dictionary)
+	if !ok || a.NullN() > 0 {
+		return nil, nil, false
+	}
+	idx, ok := a.Indices().(*array.Int32)
+	if !ok {
+		return nil, nil, false
+	}
+	d, ok := a.Dictionary().(*array.String)
+	if !ok || d.NullN() > 0 {
+		return nil, nil, false
+	}
+	return idx.Int32Values(), d, true
 }

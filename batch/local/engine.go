@@ -54,7 +54,9 @@ import (
 // Source yields the record batches of the events to aggregate. It may be
 // called more than once (twice when the catalog has an id field) and must
 // yield the same batches in the same order each time (a difference is
-// reported as an error). A batch need not outlive fn.
+// reported as an error). A batch need not outlive fn. String columns may
+// be String arrays or dictionary arrays of Int32 indexes (filters and
+// value codes then look at every distinct value once).
 type Source func(ctx context.Context, fn func(arrow.RecordBatch) error) error
 
 // Result is the outcome of a computation.

@@ -262,7 +262,8 @@ func TestComputeTaobaoSamples(t *testing.T) {
 }
 
 // TestComputeMatchesReferenceGen runs the differential test on the shared
-// generator's streams (ties, duplicates, disorder, window edges).
+// generator's streams (ties, duplicates, disorder, window edges), with
+// string columns as String arrays and as dictionary arrays.
 func TestComputeMatchesReferenceGen(t *testing.T) {
 	for name, cat := range testCatalogs(t) {
 		o := gen.Defaults(21)
@@ -276,15 +277,22 @@ func TestComputeMatchesReferenceGen(t *testing.T) {
 			}
 		}
 		events := gen.Events(cat, o)
-		src := sliceSource(t, cat, events, 700)
-		for _, cutoff := range cutoffs {
-			t.Run(name+"/"+cutoff.String(), func(t *testing.T) {
-				want := reference.Evaluate(cat, events, cutoff)
-				res, err := Compute(context.Background(), cat, cutoff, src, nil)
-				require.NoError(t, err)
-				require.NotEmpty(t, want)
-				require.Empty(t, reference.Diff(cat, want, res.Profiles.Boxed(), 10))
-			})
+		for _, s := range []struct {
+			name string
+			src  Source
+		}{
+			{"strings", sliceSource(t, cat, events, 700)},
+			{"dictionaries", dictSliceSource(t, cat, events, 700)},
+		} {
+			for _, cutoff := range cutoffs {
+				t.Run(name+"/"+s.name+"/"+cutoff.String(), func(t *testing.T) {
+					want := reference.Evaluate(cat, events, cutoff)
+					res, err := Compute(context.Background(), cat, cutoff, s.src, nil)
+					require.NoError(t, err)
+					require.NotEmpty(t, want)
+					require.Empty(t, reference.Diff(cat, want, res.Profiles.Boxed(), 10))
+				})
+			}
 		}
 	}
 }

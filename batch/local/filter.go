@@ -224,35 +224,51 @@ func arith[T int64 | float64](op schemas.Op, n int, llit, rlit bool, ls, rs []T,
 }
 
 // stringColumnEq recognizes `field == "lit"` and `field != "lit"` (either
-// way round) on a string field held as a plain Arrow string column, the
-// usual filter on an enum: it is evaluated on the column's bytes, without
-// materializing the field (see evalStringEq).
-func stringColumnEq(b *batch, n *schemas.Node) (*array.String, string, bool) {
+// way round) on a string field held as a plain Arrow string column or a
+// dictionary array, the usual filter on an enum: it is evaluated on the
+// column's bytes, without materializing the field (see evalStringEq).
+func stringColumnEq(b *batch, n *schemas.Node) (field int, lit string, ok bool) {
 	if (n.Op != schemas.OpEq && n.Op != schemas.OpNe) || len(n.Args) != 2 {
-		return nil, "", false
+		return 0, "", false
 	}
-	ref, lit := n.Args[0], n.Args[1]
+	ref, l := n.Args[0], n.Args[1]
 	if ref.Op != schemas.OpRef {
-		ref, lit = lit, ref
+		ref, l = l, ref
 	}
-	if ref.Op != schemas.OpRef || lit.Op != schemas.OpLit || b.cat.Fields[ref.Ref].Type != schemas.TypeString {
-		return nil, "", false
+	if ref.Op != schemas.OpRef || l.Op != schemas.OpLit || b.cat.Fields[ref.Ref].Type != schemas.TypeString {
+		return 0, "", false
 	}
-	x, ok := lit.Lit.(string)
+	x, ok := l.Lit.(string)
 	if !ok {
-		return nil, "", false
+		return 0, "", false
+	}
+	if _, _, ok := b.dictionary(ref.Ref); ok {
+		return ref.Ref, x, true
 	}
 	a, ok := b.rec.Column(b.fieldCol[ref.Ref]).(*array.String)
 	if !ok || a.NullN() > 0 {
-		return nil, "", false
+		return 0, "", false
 	}
-	return a, x, true
+	return ref.Ref, x, true
 }
 
-// evalStringEq compares every value of a with lit: by length (from the
-// offsets) first, bytes only when the lengths match.
-func evalStringEq(a *array.String, lit string, ne bool, n int) *vec {
-	out := make([]bool, n)
+// evalStringEq compares every value of string field f with lit (as
+// stringColumnEq found it): a dictionary's values once each, then every
+// row by its index; a plain column by length (from the offsets) first,
+// bytes only when the lengths match.
+func evalStringEq(b *batch, f int, lit string, ne bool) *vec {
+	out := make([]bool, b.n)
+	if idx, dict, ok := b.dictionary(f); ok {
+		eq := make([]bool, dict.Len())
+		for j := range eq {
+			eq[j] = (dict.Value(j) == lit) != ne
+		}
+		for i, k := range idx {
+			out[i] = eq[k]
+		}
+		return &vec{typ: schemas.TypeBool, b: out}
+	}
+	a := b.rec.Column(b.fieldCol[f]).(*array.String)
 	offs, data := a.ValueOffsets(), a.ValueBytes()
 	// ValueBytes starts at the first value's offset.
 	base := offs[0]
@@ -265,8 +281,8 @@ func evalStringEq(a *array.String, lit string, ne bool, n int) *vec {
 }
 
 func evalCompare(b *batch, n *schemas.Node) (*vec, error) {
-	if a, lit, ok := stringColumnEq(b, n); ok {
-		return evalStringEq(a, lit, n.Op == schemas.OpNe, b.n), nil
+	if f, lit, ok := stringColumnEq(b, n); ok {
+		return evalStringEq(b, f, lit, n.Op == schemas.OpNe), nil
 	}
 	l, r, err := evalArgs(b, n)
 	if err != nil {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/stretchr/testify/require"
 
 	"github.com/portrait-dev/portrait/batch/internal/eventrec"
@@ -110,6 +113,52 @@ func sliceSource(t testing.TB, cat *schemas.Catalog, events []schemas.Event, siz
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// dictSliceSource is sliceSource with every string column as a dictionary
+// array (Int32 indexes), as the warehouse reader gives enum columns.
+func dictSliceSource(t testing.TB, cat *schemas.Catalog, events []schemas.Event, size int) Source {
+	t.Helper()
+	recs, err := eventrec.Records(cat, events, size)
+	require.NoError(t, err)
+	dt := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+	var dicts []arrow.RecordBatch
+	for _, r := range recs {
+		fields := slices.Clone(r.Schema().Fields())
+		cols := make([]arrow.Array, r.NumCols())
+		for i := range cols {
+			cols[i] = r.Column(i)
+			s, ok := cols[i].(*array.String)
+			if !ok {
+				cols[i].Retain()
+				continue
+			}
+			db := array.NewDictionaryBuilder(memory.DefaultAllocator, dt).(*array.BinaryDictionaryBuilder)
+			for j := range s.Len() {
+				require.NoError(t, db.AppendString(s.Value(j)))
+			}
+			cols[i], fields[i].Type = db.NewArray(), dt
+			db.Release()
+		}
+		dicts = append(dicts, array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, r.NumRows()))
+		for _, c := range cols {
+			c.Release()
+		}
+		r.Release()
+	}
+	t.Cleanup(func() {
+		for _, r := range dicts {
+			r.Release()
+		}
+	})
+	return func(ctx context.Context, fn func(arrow.RecordBatch) error) error {
+		for _, r := range dicts {
 			if err := fn(r); err != nil {
 				return err
 			}

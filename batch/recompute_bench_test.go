@@ -4,10 +4,10 @@ import (
 	"context"
 	"flag"
 	"os"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/portrait-dev/portrait/internal/cputime"
 	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/warehouse"
 )
@@ -17,12 +17,6 @@ var (
 	benchCatalog   = flag.String("bench.catalog", "../schemas/catalogs/taobao.yaml", "catalog of -bench.warehouse")
 	benchCutoff    = flag.String("bench.cutoff", "2017-12-04T00:00:00Z", "cutoff of BenchmarkRecompute")
 )
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkRecompute measures recomputes (reading the warehouse's Parquet
 // hours, computing, writing the snapshot) of an existing warehouse, e.g.
@@ -55,9 +49,9 @@ func BenchmarkRecompute(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.StartTimer()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Self()
 			st, err := Recompute(context.Background(), Config{Root: *benchWarehouse, Catalog: cat, Cutoff: cutoff, Full: full})
-			cpu += cpuTime() - cpu0
+			cpu += cputime.Self() - cpu0
 			if err != nil {
 				b.Fatal(err)
 			}

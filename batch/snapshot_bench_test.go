@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/portrait-dev/portrait/batch/local"
+	"github.com/portrait-dev/portrait/internal/cputime"
 	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/warehouse"
 )
@@ -87,14 +88,14 @@ func BenchmarkWriteSnapshot(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			dir := b.TempDir()
 			var path string
-			cpu0 := cpuTime()
+			cpu0 := cputime.Self()
 			for b.Loop() {
 				var err error
 				if path, err = bc.write(dir); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+			b.ReportMetric((cputime.Self()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "profiles/s")
 			b.ReportMetric(dirBytes(b, path), "bytes")
 		})
@@ -145,13 +146,13 @@ func BenchmarkReadSnapshot(b *testing.B) {
 		}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			cpu0 := cpuTime()
+			cpu0 := cputime.Self()
 			for b.Loop() {
 				if got, err := bc.read(); err != nil || got != n {
 					b.Fatal(got, err)
 				}
 			}
-			b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+			b.ReportMetric((cputime.Self()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "profiles/s")
 		})
 	}

@@ -5,12 +5,12 @@ import (
 	"flag"
 	"io"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/stretchr/testify/require"
+
+	"github.com/portrait-dev/portrait/internal/cputime"
 )
 
 const benchRows = 1 << 20
@@ -76,7 +76,7 @@ func BenchmarkReadWarehouse(b *testing.B) {
 	files, err := AllEventFiles(*benchWarehouse)
 	require.NoError(b, err)
 	var rows, batches int64
-	cpu0 := cpuTime()
+	cpu0 := cputime.Self()
 	for b.Loop() {
 		err := ReadEvents(context.Background(), cat, files, func(rec arrow.RecordBatch) error {
 			rows += rec.NumRows()
@@ -88,11 +88,5 @@ func BenchmarkReadWarehouse(b *testing.B) {
 	b.ReportMetric(float64(len(files)), "files")
 	b.ReportMetric(float64(batches)/float64(b.N), "batches")
 	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
-	b.ReportMetric(float64(rows)/(cpuTime()-cpu0).Seconds(), "rows/cpu-s")
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64(rows)/(cputime.Self()-cpu0).Seconds(), "rows/cpu-s")
 }

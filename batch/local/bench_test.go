@@ -5,15 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/portrait-dev/portrait/batch/internal/eventrec"
+	"github.com/portrait-dev/portrait/internal/cputime"
 	"github.com/portrait-dev/portrait/schemas"
 )
 
@@ -77,12 +76,6 @@ func benchRecords(b *testing.B, cat *schemas.Catalog, n, users int, start schema
 	return out
 }
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkLocalCompute reports events/s of the local engine over data in
 // memory (no Parquet decoding), with the cutoff at the end of the data so
 // that every tag and every event counts. Run the target size with
@@ -112,7 +105,7 @@ func BenchmarkLocalCompute(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Self()
 			for b.Loop() {
 				shards := *benchShards
 				if shards <= 0 {
@@ -129,7 +122,7 @@ func BenchmarkLocalCompute(b *testing.B) {
 			b.ReportMetric(float64(*benchEvents)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 			// Per CPU-second (user+system of the whole process, GC included):
 			// the per-core figure, robust against a busy machine.
-			b.ReportMetric(float64(*benchEvents)*float64(b.N)/(cpuTime()-cpu0).Seconds(), "events/cpu-s")
+			b.ReportMetric(float64(*benchEvents)*float64(b.N)/(cputime.Self()-cpu0).Seconds(), "events/cpu-s")
 		})
 	}
 }

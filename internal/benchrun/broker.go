@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/portrait-dev/portrait/internal/cputime"
 	"github.com/portrait-dev/portrait/internal/kafka"
 )
 
@@ -72,7 +73,7 @@ func (b *benchBroker) cpu() time.Duration {
 	if b.cmd == nil {
 		return 0
 	}
-	return processCPU(b.cmd.Process.Pid)
+	return cputime.Process(b.cmd.Process.Pid)
 }
 
 // Close stops the broker (SIGTERM to the child, then waits for it).
@@ -84,25 +85,3 @@ func (b *benchBroker) Close() {
 	_ = b.cmd.Process.Signal(syscall.SIGTERM)
 	_ = b.cmd.Wait()
 }
-
-// processCPU reads utime + stime of pid from /proc (0 when unreadable).
-func processCPU(pid int) time.Duration {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The command name (field 2) may hold spaces; fields after it start
-	// past the last ')'. utime and stime are fields 14 and 15.
-	s := string(raw)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / clockTicks
-}
-
-// clockTicks is Linux's USER_HZ, the unit of /proc/<pid>/stat times; it
-// is 100 on every Linux architecture Go supports.
-const clockTicks = 100

@@ -16,8 +16,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/portrait-dev/portrait/internal/cputime"
 )
 
 // Result is what one stage measured.
@@ -86,24 +87,16 @@ func (r Result) Percentile(p float64) time.Duration {
 // figures are kept.
 func Measure(stage string, f func() (Result, error)) (Result, error) {
 	resetPeakRSS()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Self()
 	t0 := time.Now()
 	r, err := f()
 	if r.Wall == 0 {
 		r.Wall = time.Since(t0)
-		r.CPU = cpuTime() - cpu0
+		r.CPU = cputime.Self() - cpu0
 		r.PeakRSS = peakRSS()
 	}
 	r.Stage = stage
 	return r, err
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // resetPeakRSS asks Linux to restart the VmHWM high-water mark, so each

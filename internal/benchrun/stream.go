@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/portrait-dev/portrait/internal/cputime"
 	"github.com/portrait-dev/portrait/internal/gen"
 	"github.com/portrait-dev/portrait/internal/kafka"
 	"github.com/portrait-dev/portrait/internal/source"
@@ -260,7 +261,7 @@ func (b *streamBench) landing(ctx context.Context) (Result, error) {
 	// would otherwise mark again and again.
 	b.speedS = nil
 	resetPeakRSS()
-	cpu0, t0 := cpuTime(), time.Now()
+	cpu0, t0 := cputime.Self(), time.Now()
 	reg := prometheus.NewRegistry()
 	cfg := landing.Config{}
 	cfg.Catalog = b.cfg.Catalog
@@ -291,7 +292,7 @@ func (b *streamBench) landing(ctx context.Context) (Result, error) {
 	if rerr := <-done; err == nil && rerr != nil {
 		err = rerr
 	}
-	wall, cpu, peak := time.Since(t0), cpuTime()-cpu0, peakRSS()
+	wall, cpu, peak := time.Since(t0), cputime.Self()-cpu0, peakRSS()
 	rows := counter(reg, "portrait_landing_rows_total")
 	if err == nil && rows < want {
 		err = fmt.Errorf("landing stopped with %.0f of %.0f rows in files", rows, want)

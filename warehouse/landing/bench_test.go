@@ -9,13 +9,13 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
 
+	"github.com/portrait-dev/portrait/internal/cputime"
 	"github.com/portrait-dev/portrait/internal/gen"
 	"github.com/portrait-dev/portrait/internal/kafka"
 	"github.com/portrait-dev/portrait/internal/kafkatest"
@@ -84,7 +84,7 @@ func BenchmarkLand(b *testing.B) {
 			cfg.RollBytes = 16 << 20
 			cfg.RollAge = time.Second
 			runq0 := runqWait()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Self()
 			start := time.Now()
 			var in *instance
 			pprof.Do(context.Background(), labels, func(context.Context) { in = startLander(b, cfg) })
@@ -95,7 +95,7 @@ func BenchmarkLand(b *testing.B) {
 				waitFor(b, 5*time.Minute, "all rows landed", func() bool { return counter(in.l.m.rows) >= float64(n) })
 			}
 			wall += time.Since(start)
-			cpu += cpuTime() - cpu0
+			cpu += cputime.Self() - cpu0
 			runq += runqWait() - runq0
 			require.Equal(b, float64(n), counter(in.l.m.rows))
 			files += counter(in.l.m.files)
@@ -115,11 +115,11 @@ func BenchmarkLand(b *testing.B) {
 		for i := range b.N {
 			kcfg := kc
 			kcfg.Group = fmt.Sprintf("drain-%d-%d", b.N, i)
-			cpu0 := cpuTime()
+			cpu0 := cputime.Self()
 			start := time.Now()
 			pprof.Do(context.Background(), labels, func(context.Context) { drain(b, kcfg, int64(n)) })
 			wall += time.Since(start)
-			cpu += cpuTime() - cpu0
+			cpu += cputime.Self() - cpu0
 		}
 		report(b, cpu, wall)
 	})
@@ -205,10 +205,4 @@ func runqWait() time.Duration {
 		}
 	}
 	return sum
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

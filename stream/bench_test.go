@@ -29,6 +29,7 @@ var (
 	benchEvents = flag.Int("bench.events", 200_000, "events in BenchmarkEndToEnd and BenchmarkLookupUnderIngest (2M with 1M users)")
 	benchGC     = flag.Int("bench.gcpercent", DefaultGCPercent, "GOGC of the benchmarks (0: the runtime's, from the GOGC variable); the default is a deployment's")
 	benchHeap   = flag.String("bench.heapprofile", "", "write a heap profile of the live state to this file once BenchmarkEndToEnd applied every event")
+	benchCPU    = flag.String("bench.cpuprofile", "", "write a CPU profile of BenchmarkEndToEnd's first timed span (not the pre-fill) to this file")
 )
 
 // cpuTime is the process's user plus system CPU time so far.
@@ -56,12 +57,14 @@ func BenchmarkEndToEnd(b *testing.B) {
 		cfg := testConfig(b, c, kc, b.TempDir())
 		cfg.CheckpointInterval = time.Second
 		cfg.Kafka.Group = "bench-" + itoa(int64(i))
+		stopProfile := startCPUProfile(b, i)
 		start, cpu0 := time.Now(), cpuTime(b)
 		gc.start()
 		in := startSpeed(b, cfg)
 		in.waitApplied(b, int64(count))
 		total += time.Since(start)
 		cpu += cpuTime(b) - cpu0
+		stopProfile()
 		b.StopTimer()
 		gc.stop()
 		if *benchHeap != "" {
@@ -74,6 +77,27 @@ func BenchmarkEndToEnd(b *testing.B) {
 	b.ReportMetric(n/total.Seconds(), "events/s")
 	b.ReportMetric(n/cpu.Seconds(), "events/cpu-s")
 	gc.report(b)
+}
+
+// startCPUProfile starts the CPU profile -bench.cpuprofile asks for in
+// the first iteration and returns the function that stops it.
+func startCPUProfile(b *testing.B, iteration int) (stop func()) {
+	if *benchCPU == "" || iteration > 0 {
+		return func() {}
+	}
+	f, err := os.Create(*benchCPU)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // setGC sets the garbage collector as -bench.gcpercent says for the rest

@@ -2,8 +2,11 @@ package stream
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -81,6 +84,8 @@ type partition struct {
 	mu    sync.RWMutex // guards users
 	users userMap
 	dirty []*entry // under wmu
+	// warmed keeps what warm read (under wmu).
+	warmed int64
 }
 
 func newEngine(x *incremental.Executor, store *state.Store, m *metrics) *engine {
@@ -109,8 +114,11 @@ func (g *engine) load(p int32) (int64, error) {
 	}
 	var cur *entry
 	var curKey []byte
+	users := 0
 	err = g.store.Users(p, func(k, name, v []byte) error {
 		if cur == nil || !bytes.Equal(k, curKey) {
+			yieldAfter(users, yieldUsers)
+			users++
 			key, err := state.DecodeKey(g.keyType, k)
 			if err != nil {
 				return fmt.Errorf("partition %d: %w", p, err)
@@ -171,8 +179,9 @@ func (g *engine) setActive(on bool) {
 }
 
 // applyChunk is how many events apply folds per hold of the write lock,
-// so that lookups wait at most for one chunk.
-const applyChunk = 64
+// so that lookups wait at most for one chunk; apply yields the processor
+// after each (≈2 µs per event at a million users, see yield.go).
+const applyChunk = 32
 
 // apply folds a batch of decoded events of partition p into the state and
 // moves the partition's next offset to next. skewCap bounds the watermark
@@ -187,6 +196,7 @@ func (g *engine) apply(p int32, events []schemas.Event, next int64, skewCap sche
 			return g.dirtyCount()
 		}
 		events = events[applyChunk:]
+		runtime.Gosched() // see yield.go
 	}
 	if n := g.applyLocked(p, events, next, skewCap); n >= 0 {
 		return n
@@ -219,13 +229,18 @@ func (g *engine) applyLocked(p int32, events []schemas.Event, next int64, skewCa
 	g.mu.RUnlock()
 	var applied, late, dup float64
 	newDirty := 0
+	var ents [applyChunk]*entry
+	part.warm(events, g.cat.Key, ents[:])
 	for i := range events {
 		e := &events[i]
 		if t := min(e.Time, skewCap); t > wm {
 			wm = t
 		}
 		key := e.Values[g.cat.Key]
-		en := part.users.get(key) // wmu: no other writer
+		en := ents[i]
+		if en == nil { // new, or added by an earlier event of the chunk
+			en = part.users.get(key) // wmu: no other writer
+		}
 		isNew := en == nil
 		if isNew {
 			en = g.newEntry(key)
@@ -266,6 +281,37 @@ func (g *engine) applyLocked(p int32, events []schemas.Event, next int64, skewCa
 	g.m.late.Add(late)
 	g.m.duplicates.Add(dup)
 	return dirty
+}
+
+// warm looks up the users of events (at most applyChunk; key is the key
+// field) into ents (nil: not held yet) and reads the first state Apply
+// reads of each, in a loop of independent loads: at a million users
+// nearly every event misses the cache on its map slot, its entry and its
+// buckets, and the CPU overlaps those misses across the events of the
+// loop where apply would wait for each in turn. The caller holds wmu.
+func (part *partition) warm(events []schemas.Event, key int, ents []*entry) {
+	var sum int64
+	for i := range events {
+		en := part.users.get(events[i].Values[key])
+		ents[i] = en
+		if en != nil {
+			sum += en.u.Warm()
+		}
+	}
+	part.warmed = sum
+}
+
+// warmChunk is how many users a checkpoint warms at a time.
+const warmChunk = 32
+
+// warmUsers reads the first state of each of users that a checkpoint
+// reads (see warm). The caller holds wmu.
+func (part *partition) warmUsers(users []*entry) {
+	var sum int64
+	for _, en := range users {
+		sum += en.u.Warm()
+	}
+	part.warmed = sum
 }
 
 // setHighWater records the high-water mark last seen for partition p.
@@ -361,6 +407,9 @@ func (g *engine) takeApart(cp *state.Checkpoint, sweep bool) (map[int32]int64, i
 		parts = append(parts, part)
 	}
 	g.mu.RUnlock()
+	// In partition order, the order of the store's keys (see
+	// state.Store.WriteSize).
+	slices.SortFunc(parts, func(a, b *partition) int { return cmp.Compare(a.id, b.id) })
 	written := make(map[int32]int64, len(parts))
 	users := 0
 	for _, part := range parts {
@@ -399,18 +448,31 @@ func (g *engine) takePartition(cp *state.Checkpoint, part *partition, sweep bool
 			users = append(users, en)
 		}
 	}
+	// The users are encoded in the order they became dirty, which for
+	// new users is the order their state was allocated in: sorting them
+	// by key here, for the store, made the encoding slower by more than
+	// the store gained (cache and TLB misses); the store sorts the
+	// records instead (state.Store.WriteSize).
 	part.dirty = nil
 
 	arena := g.ckArena
 	encoded := 0
-	for _, en := range users {
+	for i, en := range users {
+		yieldAfter(i, yieldUsers)
+		if i%warmChunk == 0 {
+			part.warmUsers(users[i:min(i+warmChunk, len(users))])
+		}
 		en.mu.Lock()
 		changed := g.x.Evict(&en.u, keepFrom)
 		empty := en.u.Empty()
 		if changed || en.dirty {
 			start := len(arena)
 			var err error
-			arena, err = state.EncodeKey(arena, g.keyType, en.u.Key())
+			if k, ok := en.u.IntKey(); ok && g.keyType == schemas.TypeInt64 {
+				arena = state.AppendIntKey(arena, k)
+			} else {
+				arena, err = state.EncodeKey(arena, g.keyType, en.u.Key())
+			}
 			if err != nil {
 				en.mu.Unlock()
 				g.ckArena = arena
@@ -431,6 +493,10 @@ func (g *engine) takePartition(cp *state.Checkpoint, part *partition, sweep bool
 		}
 	}
 	g.ckArena = arena
+	if !sweep { // keep the dirty list's array for the next checkpoint
+		clear(users)
+		part.dirty = users[:0]
+	}
 	drift, err := g.drift.flush(g.keyType, p)
 	if err != nil {
 		return 0, err

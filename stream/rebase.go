@@ -116,9 +116,11 @@ func (s *Speed) RebaseOn(ctx context.Context, root string, c schemas.Timestamp) 
 	}
 	g.mu.RUnlock()
 	r := &rebaseState{cutoff: c, written: snapshotWritten(root, c), base: base}
-	n := 0
+	n, step := 0, 0
 	for _, part := range parts {
 		for en := range part.users.all {
+			yieldAfter(step, yieldUsers)
+			step++
 			en.mu.Lock()
 			g.x.Rebase(&en.u, c, base[en.u.Key()])
 			en.mu.Unlock()
@@ -198,8 +200,10 @@ func (g *engine) rebaseLoaded(part *partition) int {
 	if part.next >= 0 && g.x.KeepFrom(part.wm) > r.cutoff {
 		return 0 // the snapshot is older than what the partition keeps: its own base is better
 	}
-	n := 0
+	n, step := 0, 0
 	for en := range part.users.all {
+		yieldAfter(step, yieldUsers)
+		step++
 		if en.u.BaseFrom() >= r.cutoff {
 			continue
 		}

@@ -371,7 +371,8 @@ func (c *claimState) process(ctx context.Context, msgs []*sarama.ConsumerMessage
 	c.rejects = c.rejects[:0]
 	n := 0
 	next := c.next
-	for _, m := range msgs {
+	for i, m := range msgs {
+		yieldAfter(i, yieldRecords)
 		if m.Offset < next {
 			continue // before the stored offset (a fetch may start early)
 		}

@@ -29,26 +29,35 @@ func (x *Executor) Rebase(u *User, from schemas.Timestamp, base []schemas.Partia
 	if len(x.life) == 0 || base == nil {
 		return
 	}
-	u.baseNum = make([]partial, len(x.slots))
-	ub := u.base()
-	for j, s := range x.life {
+	u.baseNum = make([]partial, x.cells)
+	ub := x.base(u)
+	for j, slot := range x.life {
 		b := &base[j]
+		s, typ := x.slots[slot].cell, x.slots[slot].typ
 		p := &ub.num[s]
-		switch agg := x.slots[s].agg; agg {
+		switch agg := x.slots[slot].agg; agg {
 		case schemas.AggCountDistinct, schemas.AggMode:
 			for k, v := range b.Values {
 				n := int64(1)
 				if agg == schemas.AggMode && k < len(b.Counts) {
 					n = b.Counts[k]
 				}
-				ub.addCount(s, agg, x.slots[s].typ, v, n)
+				ub.addCount(s, agg, typ, v, n)
 			}
-		default:
-			p.n, p.i, p.f = b.N, b.Int, b.Float
+		case schemas.AggFirst, schemas.AggLast:
+			p.n = b.N
 			if b.N > 0 && b.Value != nil {
-				ub.set(s, x.slots[s].typ, b.Value)
+				ub.set(s, typ, b.Value)
 			}
-			p.t, p.p, p.o = int64(b.Time), b.Partition, b.Offset
+			ub.setOrder(s, int64(b.Time), b.Partition, b.Offset)
+		default:
+			p.n, p.i = b.N, b.Int
+			if typ == schemas.TypeFloat64 {
+				p.i = floatBits(b.Float)
+			}
+			if b.N > 0 && b.Value != nil {
+				ub.set(s, typ, b.Value)
+			}
 		}
 	}
 }
@@ -56,24 +65,16 @@ func (x *Executor) Rebase(u *User, from schemas.Timestamp, base []schemas.Partia
 // BaseFrom is where u's snapshot base ends (0: u was never rebased).
 func (u *User) BaseFrom() schemas.Timestamp { return u.baseFrom }
 
-// flushRebase emits the parts a Rebase changed: the base's deletion when
-// it is now empty, and the base's end.
+// flushRebase emits the base's end a Rebase changed (deleted when
+// nothing is left to store); Flush emitted the base.
 func (x *Executor) flushRebase(u *User, a []byte, emit func(part, value []byte)) []byte {
 	u.rebased = false
-	if u.Empty() { // nothing left to store
-		ns := len(a)
-		a = append(a, partBase, partBaseFrom)
-		emit(a[ns:ns+1:ns+1], nil)
-		emit(a[ns+1:len(a):len(a)], nil)
-		return a
-	}
-	if !u.hasBase() {
-		ns := len(a)
-		a = append(a, partBase)
-		emit(a[ns:len(a):len(a)], nil)
-	}
 	ns := len(a)
 	a = append(a, partBaseFrom)
+	if u.Empty() {
+		emit(a[ns:len(a):len(a)], nil)
+		return a
+	}
 	vs := len(a)
 	a = binary.AppendUvarint(a, codecVersion)
 	a = binary.AppendVarint(a, int64(u.baseFrom))

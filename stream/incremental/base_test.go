@@ -18,16 +18,24 @@ func basePartials(x *Executor, u *User) []schemas.Partial {
 		return nil
 	}
 	out := make([]schemas.Partial, len(x.life))
-	base := u.base()
-	for j, s := range x.life {
+	base := x.base(u)
+	for j, slot := range x.life {
+		s := x.slots[slot].cell
 		p := &base.num[s]
-		typ := x.slots[s].typ
-		b := schemas.Partial{N: p.n, Int: p.i, Float: p.f, Time: schemas.Timestamp(p.t), Partition: p.p, Offset: p.o}
-		switch agg := x.slots[s].agg; agg {
+		typ := x.slots[slot].typ
+		b := schemas.Partial{N: p.n, Int: p.i}
+		if typ == schemas.TypeFloat64 {
+			b.Int, b.Float = 0, floatOf(p.i)
+		}
+		switch agg := x.slots[slot].agg; agg {
 		case schemas.AggMin, schemas.AggMax, schemas.AggFirst, schemas.AggLast:
-			b.Int = 0
+			b.Int, b.Float = 0, 0
 			if p.n > 0 {
 				b.Value = base.value(s, typ)
+			}
+			if agg == schemas.AggFirst || agg == schemas.AggLast {
+				t, part, o := base.order(s)
+				b.Time, b.Partition, b.Offset = schemas.Timestamp(t), part, o
 			}
 		case schemas.AggCountDistinct, schemas.AggMode:
 			b = schemas.Partial{}
@@ -43,13 +51,16 @@ func basePartials(x *Executor, u *User) []schemas.Partial {
 func flushDecode(t *testing.T, x *Executor, u *User, st map[string][]byte) *User {
 	t.Helper()
 	var arena []byte
+	var emitted []string
 	x.Flush(u, &arena, func(name, value []byte) {
+		emitted = append(emitted, string(name))
 		if value == nil {
 			delete(st, string(name))
 		} else {
 			st[string(name)] = append([]byte(nil), value...)
 		}
 	})
+	require.True(t, sort.StringsAreSorted(emitted), "Flush emits parts in name order: %q", emitted)
 	names := make([]string, 0, len(st))
 	for n := range st {
 		names = append(names, n)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/portrait-dev/portrait/schemas"
 )
@@ -35,43 +36,53 @@ const (
 
 // Flush appends to *arena the name and encoding of every part of u that
 // changed since the last Flush (or since it was decoded) and calls emit
-// with them; value is nil for a part to delete (an evicted bucket). It
-// clears the change marks. The slices stay valid after later appends to
-// *arena.
+// with them, in name order (the store's key order: base, buckets, base
+// end); value is nil for a part to delete (an evicted bucket). It clears
+// the change marks. The slices stay valid after later appends to *arena.
 func (x *Executor) Flush(u *User, arena *[]byte, emit func(part, value []byte)) {
 	a := *arena
-	for _, start := range u.dropped {
-		ns := len(a)
-		a = appendBucketName(a, start)
-		emit(a[ns:len(a):len(a)], nil)
-	}
-	u.dropped = u.dropped[:0]
-	if u.baseDirty && u.hasBase() {
+	rebased := u.baseDirty && u.rebased
+	switch {
+	case u.baseDirty && u.hasBase():
 		ns := len(a)
 		a = append(a, partBase)
 		vs := len(a)
 		a = binary.AppendUvarint(a, codecVersion)
-		base := u.base()
+		base := x.base(u)
 		for _, s := range x.life {
 			a = x.appendPartial(a, s, &base)
 		}
 		emit(a[ns:vs:vs], a[vs:len(a):len(a)])
-	}
-	if u.baseDirty && u.rebased {
-		a = x.flushRebase(u, a, emit)
+	case rebased: // the rebase left no base
+		ns := len(a)
+		a = append(a, partBase)
+		emit(a[ns:len(a):len(a)], nil)
 	}
 	u.baseDirty = false
-	for i := range u.buckets {
-		b := &u.buckets[i]
-		if !b.dirty {
+	// The dropped buckets (usually older than every kept one, but not
+	// after Replace) merged with the dirty ones by start.
+	slices.Sort(u.dropped)
+	d := 0
+	for i := 0; i <= len(u.buckets); i++ {
+		for ; d < len(u.dropped) && (i == len(u.buckets) || u.dropped[d] < u.buckets[i].start); d++ {
+			ns := len(a)
+			a = appendBucketName(a, u.dropped[d])
+			emit(a[ns:len(a):len(a)], nil)
+		}
+		if i == len(u.buckets) || !u.buckets[i].dirty {
 			continue
 		}
+		b := &u.buckets[i]
 		b.dirty = false
 		ns := len(a)
 		a = appendBucketName(a, b.start)
 		vs := len(a)
 		a = x.appendBucket(a, u, i)
 		emit(a[ns:vs:vs], a[vs:len(a):len(a)])
+	}
+	u.dropped = u.dropped[:0]
+	if rebased {
+		a = x.flushRebase(u, a, emit)
 	}
 	*arena = a
 }
@@ -101,10 +112,11 @@ func (x *Executor) appendBucket(dst []byte, u *User, i int) []byte {
 }
 
 // appendPartial appends slot s of ps.
-func (x *Executor) appendPartial(dst []byte, s int, ps *partials) []byte {
-	typ := x.slots[s].typ
+func (x *Executor) appendPartial(dst []byte, slot int, ps *partials) []byte {
+	typ := x.slots[slot].typ
+	s := x.slots[slot].cell
 	p := &ps.num[s]
-	switch agg := x.slots[s].agg; agg {
+	switch agg := x.slots[slot].agg; agg {
 	case schemas.AggCount:
 		dst = binary.AppendUvarint(dst, uint64(p.n))
 	case schemas.AggSum, schemas.AggAvg:
@@ -112,7 +124,7 @@ func (x *Executor) appendPartial(dst []byte, s int, ps *partials) []byte {
 		if typ == schemas.TypeInt64 {
 			dst = binary.AppendVarint(dst, p.i)
 		} else {
-			dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(p.f))
+			dst = binary.LittleEndian.AppendUint64(dst, uint64(p.i)) // float64 bits
 		}
 	case schemas.AggMin, schemas.AggMax:
 		dst = binary.AppendUvarint(dst, uint64(p.n))
@@ -123,9 +135,10 @@ func (x *Executor) appendPartial(dst []byte, s int, ps *partials) []byte {
 		dst = binary.AppendUvarint(dst, uint64(p.n))
 		if p.n > 0 {
 			dst = appendValue(dst, typ, ps.value(s, typ))
-			dst = binary.AppendVarint(dst, p.t)
-			dst = binary.AppendVarint(dst, int64(p.p))
-			dst = binary.AppendVarint(dst, p.o)
+			t, part, o := ps.order(s)
+			dst = binary.AppendVarint(dst, t)
+			dst = binary.AppendVarint(dst, int64(part))
+			dst = binary.AppendVarint(dst, o)
 		}
 	case schemas.AggCountDistinct, schemas.AggMode:
 		dst = binary.AppendUvarint(dst, uint64(ps.distinct(s)))
@@ -146,7 +159,7 @@ func appendCounts(dst []byte, agg schemas.Agg, typ schemas.Type, ps *partials, s
 	if sd := ps.peek(s); sd != nil {
 		switch {
 		case sd.bits != nil:
-			for b, n := range sd.bits {
+			for b, n := range sd.bits.all {
 				dst = one(appendBits(dst, typ, b), n)
 			}
 			return dst
@@ -162,7 +175,7 @@ func appendCounts(dst []byte, agg schemas.Agg, typ schemas.Type, ps *partials, s
 	case p.n == 0:
 		return dst
 	case typ == schemas.TypeString:
-		return one(appendString(dst, (*ps.side)[s].s), p.n)
+		return one(appendString(dst, ps.peek(s).s), p.n)
 	}
 	return one(appendBits(dst, typ, p.i), p.n)
 }
@@ -295,7 +308,7 @@ func (x *Executor) DecodePart(u *User, name, data []byte) error {
 		if u.hasBase() {
 			return fmt.Errorf("%w: lifetime base twice", errCorrupt)
 		}
-		base := newPartials(len(x.slots))
+		base := x.newPartials()
 		for _, s := range x.life {
 			x.readPartial(r, s, &base)
 		}
@@ -306,7 +319,7 @@ func (x *Executor) DecodePart(u *User, name, data []byte) error {
 	case len(name) == 9 && name[0] == partBucket:
 		start := schemas.Timestamp(binary.BigEndian.Uint64(name[1:]) ^ (1 << 63))
 		b := &bucket{start: start}
-		parts := newPartials(len(x.slots))
+		parts := x.newPartials()
 		b.events = int64(r.uvarint("bucket events"))
 		for i := range x.slots {
 			x.readPartial(r, i, &parts)
@@ -361,11 +374,12 @@ func (r *reader) end() error {
 	return nil
 }
 
-// readPartial reads slot s into ps.
-func (x *Executor) readPartial(r *reader, s int, ps *partials) {
-	typ := x.slots[s].typ
+// readPartial reads slot into ps.
+func (x *Executor) readPartial(r *reader, slot int, ps *partials) {
+	typ := x.slots[slot].typ
+	s := x.slots[slot].cell
 	p := &ps.num[s]
-	switch x.slots[s].agg {
+	switch x.slots[slot].agg {
 	case schemas.AggCount:
 		p.n = int64(r.uvarint("count"))
 	case schemas.AggSum, schemas.AggAvg:
@@ -373,7 +387,7 @@ func (x *Executor) readPartial(r *reader, s int, ps *partials) {
 		if typ == schemas.TypeInt64 {
 			p.i = r.varint("int sum")
 		} else {
-			p.f = r.value(schemas.TypeFloat64).(float64)
+			p.i = floatBits(r.value(schemas.TypeFloat64).(float64))
 		}
 	case schemas.AggMin, schemas.AggMax:
 		p.n = int64(r.uvarint("min/max n"))
@@ -384,16 +398,16 @@ func (x *Executor) readPartial(r *reader, s int, ps *partials) {
 		p.n = int64(r.uvarint("first/last n"))
 		if p.n > 0 {
 			ps.set(s, typ, r.value(typ))
-			p.t = r.varint("order time")
-			p.p = int32(r.varint("order partition"))
-			p.o = r.varint("order offset")
+			t := r.varint("order time")
+			part := int32(r.varint("order partition"))
+			ps.setOrder(s, t, part, r.varint("order offset"))
 		}
 	case schemas.AggCountDistinct, schemas.AggMode:
 		n := r.count("distinct values")
 		if n == 0 {
 			return
 		}
-		agg := x.slots[s].agg
+		agg := x.slots[slot].agg
 		for range n {
 			v := r.value(typ)
 			c := int64(1)

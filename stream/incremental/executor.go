@@ -59,9 +59,13 @@ func (o Outcome) String() string {
 // user state and is safe for concurrent use.
 type Executor struct {
 	cat *schemas.Catalog
-	// slots are the aggregate tags, in catalog order; a User's partials
-	// are indexed by slot.
+	// slots are the aggregate tags, in catalog order; cells is the
+	// number of partial cells a bucket takes, slot after slot (see
+	// slot.cell).
 	slots []slot
+	cells int
+	// sides lays out the sides of a bucket's cells.
+	sides sideLayout
 	// life are the slots of lifetime tags.
 	life    []int
 	bucket  int64
@@ -81,6 +85,9 @@ type slot struct {
 	// whereSlot is the first slot with the same where expression (for
 	// evaluating each distinct filter once per event), or -1 without one.
 	whereSlot int
+	// cell is the slot's first cell in a bucket's (or the base's) cells:
+	// first and last take orderCells, the other aggregates one.
+	cell int
 }
 
 // New compiles c. grace is how far beyond the longest window buckets are
@@ -98,7 +105,11 @@ func New(c *schemas.Catalog, grace time.Duration) (*Executor, error) {
 		if t.IsRule() {
 			continue
 		}
-		s := slot{tag: t, agg: t.Agg, of: t.Of, where: t.Where, window: t.Window, whereSlot: -1}
+		s := slot{tag: t, agg: t.Agg, of: t.Of, where: t.Where, window: t.Window, whereSlot: -1, cell: x.cells}
+		x.cells++
+		if t.Agg == schemas.AggFirst || t.Agg == schemas.AggLast {
+			x.cells += orderCells - 1
+		}
 		if t.Of >= 0 {
 			s.typ = c.Fields[t.Of].Type
 		}
@@ -114,6 +125,16 @@ func New(c *schemas.Catalog, grace time.Duration) (*Executor, error) {
 			x.life = append(x.life, len(x.slots))
 		}
 		x.slots = append(x.slots, s)
+	}
+	x.sides.of = make([]int, x.cells)
+	for i := range x.sides.of {
+		x.sides.of[i] = -1
+	}
+	for _, s := range x.slots {
+		if s.typ == schemas.TypeString || s.agg == schemas.AggCountDistinct || s.agg == schemas.AggMode {
+			x.sides.of[s.cell] = x.sides.n
+			x.sides.n++
+		}
 	}
 	return x, nil
 }
@@ -153,13 +174,13 @@ type User struct {
 	// buckets in ascending start order (values: one allocation less per
 	// new bucket; a *bucket is valid until the next insert).
 	buckets []bucket
-	// num holds the partials of every bucket, one per slot, bucket after
-	// bucket in the buckets' order (see parts): one pointer-free
-	// allocation per user rather than one per bucket, which the garbage
-	// collector marks without scanning.
+	// num holds the cells of every bucket, Executor.cells per bucket,
+	// bucket after bucket in the buckets' order (see parts): one
+	// pointer-free allocation per user rather than one per bucket, which
+	// the garbage collector marks without scanning.
 	num []partial
 	// baseNum and baseSide are the lifetime base: the lifetime slots'
-	// partials over evicted buckets (baseNum nil when nothing was evicted
+	// cells over evicted buckets (baseNum nil when nothing was evicted
 	// or the catalog has no lifetime tag), see base.
 	baseNum  []partial
 	baseSide []side
@@ -218,6 +239,22 @@ func (u *User) Key() any {
 	return u.ikey
 }
 
+// Warm reads the state Apply, Evict and Flush read first (the oldest and
+// newest buckets' starts and cells), so that a caller going through many
+// users can load them from memory in one loop whose cache misses
+// overlap. The result is only there to keep the reads.
+func (u *User) Warm() int64 {
+	n := len(u.buckets)
+	if n == 0 {
+		return 0
+	}
+	return int64(u.buckets[0].start) + int64(u.buckets[n-1].start) + u.num[0].n + u.num[len(u.num)-1].n
+}
+
+// IntKey is u's key when it is an int64 (false for a string key),
+// without boxing it.
+func (u *User) IntKey() (int64, bool) { return u.ikey, !u.str }
+
 // Empty reports whether the user holds no state at all.
 func (u *User) Empty() bool { return len(u.buckets) == 0 && !u.hasBase() }
 
@@ -225,13 +262,22 @@ func (u *User) Empty() bool { return len(u.buckets) == 0 && !u.hasBase() }
 func (u *User) hasBase() bool { return u.baseNum != nil }
 
 // base is the view of u's lifetime base.
-func (u *User) base() partials { return partials{num: u.baseNum, side: &u.baseSide} }
+func (x *Executor) base(u *User) partials {
+	return partials{num: u.baseNum, side: &u.baseSide, sides: &x.sides}
+}
+
+// newPartials is a fresh set of a bucket's cells with its own sides.
+func (x *Executor) newPartials() partials {
+	ps := newPartials(x.cells)
+	ps.sides = &x.sides
+	return ps
+}
 
 // parts is the view of the partials of u's bucket i, valid until a
 // bucket is inserted or evicted.
 func (x *Executor) parts(u *User, i int) partials {
-	n := len(x.slots)
-	return partials{num: u.num[i*n : (i+1)*n : (i+1)*n], side: &u.buckets[i].side}
+	n := x.cells
+	return partials{num: u.num[i*n : (i+1)*n : (i+1)*n], side: &u.buckets[i].side, sides: &x.sides}
 }
 
 // Apply folds e into u unless it is older than keepFrom (Late) or repeats
@@ -282,7 +328,7 @@ func (x *Executor) Apply(u *User, e *schemas.Event, keepFrom schemas.Timestamp) 
 		if s.of >= 0 {
 			v = e.Values[s.of]
 		}
-		parts.add(i, s, v, e)
+		parts.add(s.cell, s, v, e)
 	}
 	return Applied
 }
@@ -299,7 +345,7 @@ func (x *Executor) bucketFor(u *User, start schemas.Timestamp) int {
 		i--
 	}
 	u.buckets = slices.Insert(u.buckets, i, bucket{start: start})
-	s := len(x.slots)
+	s := x.cells
 	at := i * s
 	u.num = slices.Grow(u.num, s)[:len(u.num)+s]
 	copy(u.num[at+s:], u.num[at:])
@@ -317,11 +363,11 @@ func (x *Executor) Evict(u *User, keepFrom schemas.Timestamp) bool {
 		b := &u.buckets[k]
 		if len(x.life) > 0 && b.start >= u.baseFrom { // before baseFrom: in the base already
 			if !u.hasBase() {
-				u.baseNum = make([]partial, len(x.slots))
+				u.baseNum = make([]partial, x.cells)
 			}
-			base, parts := u.base(), x.parts(u, k)
+			base, parts := x.base(u), x.parts(u, k)
 			for _, s := range x.life {
-				base.merge(s, &x.slots[s], &parts)
+				base.merge(x.slots[s].cell, &x.slots[s], &parts)
 			}
 			u.baseDirty = true
 		}
@@ -337,7 +383,7 @@ func (x *Executor) Evict(u *User, keepFrom schemas.Timestamp) bool {
 	n := copy(u.buckets, u.buckets[k:])
 	clear(u.buckets[n:]) // let the dropped buckets go
 	u.buckets = u.buckets[:n]
-	s := len(x.slots)
+	s := x.cells
 	copy(u.num, u.num[k*s:])
 	u.num = u.num[:n*s]
 	if n == 0 { // a quiet user keeps no arrays
@@ -372,15 +418,15 @@ func (x *Executor) Values(dst []any, u *User, asOf schemas.Timestamp) []any {
 	}
 	dst = dst[:n]
 	clear(dst)
-	// Each slot folds into its own, fresh, partial of acc (on the stack
+	// Each slot folds into its own, fresh, cells of acc (on the stack
 	// for most catalogs: a lookup allocates only its result).
-	var accNum [16]partial
+	var accNum [32]partial
 	var accSide []side
-	acc := partials{side: &accSide}
-	if len(x.slots) <= len(accNum) {
-		acc.num = accNum[:len(x.slots)]
+	acc := partials{side: &accSide, sides: &x.sides}
+	if x.cells <= len(accNum) {
+		acc.num = accNum[:x.cells]
 	} else {
-		acc.num = make([]partial, len(x.slots))
+		acc.num = make([]partial, x.cells)
 	}
 	for i := range x.slots {
 		s := &x.slots[i]
@@ -389,8 +435,8 @@ func (x *Executor) Values(dst []any, u *User, asOf schemas.Timestamp) []any {
 			from = asOf - schemas.Timestamp(s.window)
 		} else {
 			if u.hasBase() {
-				base := u.base()
-				acc.merge(i, s, &base)
+				base := x.base(u)
+				acc.merge(s.cell, s, &base)
 			}
 			from = max(from, u.baseFrom) // the base covers what is before
 		}
@@ -403,9 +449,9 @@ func (x *Executor) Values(dst []any, u *User, asOf schemas.Timestamp) []any {
 				break
 			}
 			parts := x.parts(u, j)
-			acc.merge(i, s, &parts)
+			acc.merge(s.cell, s, &parts)
 		}
-		dst[s.tag.Index] = acc.result(i, s)
+		dst[s.tag.Index] = acc.result(s.cell, s)
 	}
 	for _, i := range x.cat.RuleOrder {
 		dst[i] = x.cat.Tags[i].Rule.Eval(dst)

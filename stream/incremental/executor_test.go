@@ -352,7 +352,7 @@ func TestFlushWritesOnlyChangedParts(t *testing.T) {
 	require.True(t, x.Evict(u, oldest+schemas.Timestamp(c.Bucket)))
 	want := []op{{partBucket, true}}
 	if len(x.life) > 0 {
-		want = append(want, op{partBase, false})
+		want = append([]op{{partBase, false}}, want...) // in name order
 	}
 	require.Equal(t, want, flush(), "eviction deletes the bucket and rewrites the base")
 }

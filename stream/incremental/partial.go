@@ -7,77 +7,117 @@ import (
 	"github.com/portrait-dev/portrait/schemas"
 )
 
-// partial is the numeric part of the mergeable partial aggregate of one
-// tag over one bucket (or over the lifetime base). Which fields are used
+// partial is a cell of the numeric part of the mergeable partial
+// aggregates of one bucket (or of the lifetime base). Each aggregate tag
+// (slot) takes one cell, first and last three; which fields are used
 // depends on the aggregate:
 //
 //	count           n
-//	sum, avg        n, i (int64 fields, exact) or f (float64 fields)
+//	sum, avg        n, i (int64 fields, exact; float64 fields: the bits
+//	                of the float64 sum)
 //	min, max        n, the value
-//	first, last     n, the value and its order key (t, p, o)
+//	first, last     n, the value; the order key (t, p, o) in the next two
+//	                cells: (t, o) and (p, unused), see order
 //	count_distinct  the values (n is 1 for the inline value)
 //	mode            the values and their counts
+//
+// Cells are 16 bytes, so that a bucket takes less than half of what one
+// 48-byte partial per slot took (taobao: 160 bytes instead of 384):
+// every new bucket copies and clears its user's cells, the speed layer's
+// most frequent allocation.
 //
 // partial holds no pointer, so the arrays of partials (most of the speed
 // layer's memory at a million users) are not scanned by the garbage
 // collector. Values of every type but string live as bits in i (unused
 // by those aggregates otherwise); what needs a pointer — string values
-// and the maps of count_distinct and mode — lives in a side (see
+// and the value sets of count_distinct and mode — lives in a side (see
 // partials), which most buckets never make.
 //
-// count_distinct and mode keep a single value inline, without a map:
-// no map and n > 0 means one value, seen n times (n is 1 for
-// count_distinct). The map is made when a second value arrives, and then
-// holds every value (n and the inline value unused). Most buckets of
-// most users see one value, so this saves the side and the map.
+// count_distinct and mode keep a single value inline, without a set:
+// no set and n > 0 means one value, seen n times (n is 1 for
+// count_distinct). The set (bitCounts, or a map for strings) is made
+// when a second value arrives, and then holds every value (n and the
+// inline value unused). Most buckets of most users see one value, so
+// this saves the side and the set.
 type partial struct {
 	n int64
 	i int64
-	f float64
-	t int64
-	o int64
-	p int32
 }
+
+// orderCells is how many cells a first or last slot takes: its value and
+// the order key of its value.
+const orderCells = 3
+
+// floatOf is the float64 whose bits are b; floatBits the bits of f.
+func floatOf(b int64) float64   { return math.Float64frombits(uint64(b)) }
+func floatBits(f float64) int64 { return int64(math.Float64bits(f)) }
 
 // side is the part of a partial that needs pointers: the string value
 // (string fields' min, max, first, last and inline count_distinct or
-// mode value), or the count_distinct or mode map, keyed by the value's
-// bits (bits) or by the string (strs). Keying by bits keeps the map's
-// storage free of pointers too.
+// mode value), or the count_distinct or mode values with their counts,
+// kept by the value's bits (bits, see bitCounts) or in a map by the
+// string (strs). Keeping them by bits keeps their storage free of
+// pointers too.
 type side struct {
 	s    string
-	bits map[int64]int64
+	bits *bitCounts
 	strs map[string]int64
 }
 
-// partials is a view of one bucket's (or the lifetime base's) partials,
-// one per slot, and of their sides: *side is nil until some slot needs
-// one, then made for all slots where side points (the bucket's or the
-// base's field).
+// partials is a view of one bucket's (or the lifetime base's) cells and
+// of their sides: *side is nil until some cell needs one, then made for
+// all cells where side points (the bucket's or the base's field). The
+// methods below take the index of the slot's (first) cell.
 type partials struct {
 	num  []partial
 	side *[]side
+	// sides lays the sides out (Executor.sides); nil: one per cell.
+	sides *sideLayout
 }
 
-// newPartials is a fresh set of partials with its own sides.
-func newPartials(slots int) partials {
-	return partials{num: make([]partial, slots), side: new([]side)}
+// sideLayout places the sides of a bucket's (or the base's) cells: only
+// the slots that can need one (string values, count_distinct and mode)
+// have one, so that the side array a bucket makes when one of them needs
+// it is short (taobao: 2 sides for 10 cells), for the garbage collector
+// to scan too.
+type sideLayout struct {
+	// of is the index of each cell's side, -1 for the cells of slots
+	// that never need one; n is the number of sides.
+	of []int
+	n  int
 }
 
-// sideAt is slot i's side, made on first use.
+// sideIndex is the index of cell i's side in *x.side.
+func (x *partials) sideIndex(i int) int {
+	if x.sides == nil {
+		return i
+	}
+	return x.sides.of[i]
+}
+
+// newPartials is a fresh set of cells with its own sides.
+func newPartials(cells int) partials {
+	return partials{num: make([]partial, cells), side: new([]side)}
+}
+
+// sideAt is cell i's side, made on first use.
 func (x *partials) sideAt(i int) *side {
 	if *x.side == nil {
-		*x.side = make([]side, len(x.num))
+		n := len(x.num)
+		if x.sides != nil {
+			n = x.sides.n
+		}
+		*x.side = make([]side, n)
 	}
-	return &(*x.side)[i]
+	return &(*x.side)[x.sideIndex(i)]
 }
 
-// peek is slot i's side, or nil when there is none.
+// peek is cell i's side, or nil when there is none.
 func (x *partials) peek(i int) *side {
 	if *x.side == nil {
 		return nil
 	}
-	return &(*x.side)[i]
+	return &(*x.side)[x.sideIndex(i)]
 }
 
 // bitsOf is the bits of a value of a non-string type.
@@ -144,16 +184,16 @@ func compareBits(t schemas.Type, a, b int64) int {
 	return 0
 }
 
-// value is slot i's value, of type t (min, max, first, last, or the
-// inline count_distinct or mode value).
+// value is the value of the slot at cell i, of type t (min, max, first,
+// last, or the inline count_distinct or mode value).
 func (x *partials) value(i int, t schemas.Type) any {
 	if t == schemas.TypeString {
-		return (*x.side)[i].s
+		return x.peek(i).s
 	}
 	return fromBits(t, x.num[i].i)
 }
 
-// set makes v (of type t) slot i's value.
+// set makes v (of type t) the value of the slot at cell i.
 func (x *partials) set(i int, t schemas.Type, v any) {
 	if t == schemas.TypeString {
 		x.sideAt(i).s = v.(string)
@@ -162,43 +202,57 @@ func (x *partials) set(i int, t schemas.Type, v any) {
 	}
 }
 
-// compare orders v (of type t) against slot i's value.
+// compare orders v (of type t) against the value of the slot at cell i.
 func (x *partials) compare(i int, t schemas.Type, v any) int {
 	if t == schemas.TypeString {
-		return strings.Compare(v.(string), (*x.side)[i].s)
+		return strings.Compare(v.(string), x.peek(i).s)
 	}
 	return compareBits(t, bitsOf(v), x.num[i].i)
 }
 
-// compareWith orders y's value of slot i against x's (both of type t).
+// compareWith orders y's value of the slot at cell i against x's (both
+// of type t).
 func (x *partials) compareWith(i int, t schemas.Type, y *partials) int {
 	if t == schemas.TypeString {
-		return strings.Compare((*y.side)[i].s, (*x.side)[i].s)
+		return strings.Compare(y.peek(i).s, x.peek(i).s)
 	}
 	return compareBits(t, y.num[i].i, x.num[i].i)
 }
 
-// takeValue makes y's value of slot i (of type t) x's.
+// takeValue makes y's value of the slot at cell i (of type t) x's.
 func (x *partials) takeValue(i int, t schemas.Type, y *partials) {
 	if t == schemas.TypeString {
-		x.sideAt(i).s = (*y.side)[i].s
+		x.sideAt(i).s = y.peek(i).s
 	} else {
 		x.num[i].i = y.num[i].i
 	}
 }
 
-// before reports whether the order key (t, p, o) orders before x's.
-func (x *partial) before(t int64, p int32, o int64) bool {
-	if x.t != t {
-		return x.t < t
-	}
-	if x.p != p {
-		return x.p < p
-	}
-	return x.o < o
+// order is the order key (event time, partition, offset) of the value of
+// the first or last slot at cell i.
+func (x *partials) order(i int) (t int64, p int32, o int64) {
+	return x.num[i+1].n, int32(x.num[i+2].n), x.num[i+1].i
 }
 
-// add folds one event's value v, of type s.typ, into slot i.
+// setOrder sets the order key of the first or last slot at cell i.
+func (x *partials) setOrder(i int, t int64, p int32, o int64) {
+	x.num[i+1].n, x.num[i+1].i, x.num[i+2].n = t, o, int64(p)
+}
+
+// before reports whether the order key (t, p, o) orders before that of
+// the first or last slot at cell i.
+func (x *partials) before(i int, t int64, p int32, o int64) bool {
+	xt, xp, xo := x.order(i)
+	if xt != t {
+		return xt < t
+	}
+	if xp != p {
+		return xp < p
+	}
+	return xo < o
+}
+
+// add folds one event's value v, of type s.typ, into the slot at cell i.
 func (x *partials) add(i int, s *slot, v any, e *schemas.Event) {
 	p := &x.num[i]
 	switch s.agg {
@@ -210,7 +264,7 @@ func (x *partials) add(i int, s *slot, v any, e *schemas.Event) {
 		case int64:
 			p.i += n
 		case float64:
-			p.f += n
+			p.i = floatBits(floatOf(p.i) + n)
 		}
 	case schemas.AggMin:
 		if p.n == 0 || x.compare(i, s.typ, v) < 0 {
@@ -224,15 +278,15 @@ func (x *partials) add(i int, s *slot, v any, e *schemas.Event) {
 		p.n++
 	case schemas.AggFirst:
 		// first: keep the value whose order key is smallest.
-		if p.n == 0 || !p.before(int64(e.Time), e.Partition, e.Offset) {
+		if p.n == 0 || !x.before(i, int64(e.Time), e.Partition, e.Offset) {
 			x.set(i, s.typ, v)
-			p.t, p.p, p.o = int64(e.Time), e.Partition, e.Offset
+			x.setOrder(i, int64(e.Time), e.Partition, e.Offset)
 		}
 		p.n++
 	case schemas.AggLast:
-		if p.n == 0 || p.before(int64(e.Time), e.Partition, e.Offset) {
+		if p.n == 0 || x.before(i, int64(e.Time), e.Partition, e.Offset) {
 			x.set(i, s.typ, v)
-			p.t, p.p, p.o = int64(e.Time), e.Partition, e.Offset
+			x.setOrder(i, int64(e.Time), e.Partition, e.Offset)
 		}
 		p.n++
 	case schemas.AggCountDistinct, schemas.AggMode:
@@ -241,7 +295,7 @@ func (x *partials) add(i int, s *slot, v any, e *schemas.Event) {
 }
 
 // addCount adds value v (of type t) seen n times to count_distinct or
-// mode slot i.
+// mode slot at cell i.
 func (x *partials) addCount(i int, agg schemas.Agg, t schemas.Type, v any, n int64) {
 	if t == schemas.TypeString {
 		x.addString(i, agg, v.(string), n)
@@ -251,17 +305,17 @@ func (x *partials) addCount(i int, agg schemas.Agg, t schemas.Type, v any, n int
 }
 
 // addBits adds the value whose key bits are b, seen n times, to
-// count_distinct or mode slot i.
+// count_distinct or mode slot at cell i.
 func (x *partials) addBits(i int, agg schemas.Agg, b, n int64) {
 	if agg == schemas.AggCountDistinct {
 		n = 1
 	}
 	p := &x.num[i]
-	var m map[int64]int64
+	var c *bitCounts
 	if sd := x.peek(i); sd != nil {
-		m = sd.bits
+		c = sd.bits
 	}
-	if m == nil {
+	if c == nil {
 		switch {
 		case p.n == 0:
 			p.i, p.n = b, n
@@ -272,15 +326,85 @@ func (x *partials) addBits(i int, agg schemas.Agg, b, n int64) {
 			}
 			return
 		}
-		m = make(map[int64]int64, 4)
-		m[p.i] = p.n
+		c = &bitCounts{few: make([]bitCount, 1, 4)}
+		c.few[0] = bitCount{b: p.i, n: p.n}
 		p.i, p.n = 0, 0
-		x.sideAt(i).bits = m
+		x.sideAt(i).bits = c
 	}
-	if agg == schemas.AggCountDistinct {
-		m[b] = 1
-	} else {
-		m[b] += n
+	c.add(b, n, agg == schemas.AggCountDistinct)
+}
+
+// bitCounts are the values of a count_distinct or mode partial that has
+// more than one, keyed by their bits, with their counts (1 for
+// count_distinct): a short list while there are few, searched in place
+// (cheaper than a map to make, fill and walk for the handful of values
+// most users have in a bucket), a map beyond maxFewCounts. Neither holds
+// pointers for the garbage collector to scan.
+type bitCounts struct {
+	few []bitCount
+	m   map[int64]int64
+}
+
+type bitCount struct{ b, n int64 }
+
+// maxFewCounts is the most values bitCounts keeps in its list.
+const maxFewCounts = 16
+
+// len is the number of values.
+func (c *bitCounts) len() int {
+	if c.m != nil {
+		return len(c.m)
+	}
+	return len(c.few)
+}
+
+// add counts value b n times more; with distinct, its count stays 1.
+func (c *bitCounts) add(b, n int64, distinct bool) {
+	if distinct {
+		n = 1
+	}
+	if c.m != nil {
+		if distinct {
+			c.m[b] = 1
+		} else {
+			c.m[b] += n
+		}
+		return
+	}
+	for k := range c.few {
+		if c.few[k].b == b {
+			if !distinct {
+				c.few[k].n += n
+			}
+			return
+		}
+	}
+	if len(c.few) < maxFewCounts {
+		c.few = append(c.few, bitCount{b: b, n: n})
+		return
+	}
+	c.m = make(map[int64]int64, 2*maxFewCounts)
+	for _, e := range c.few {
+		c.m[e.b] = e.n
+	}
+	c.m[b] = n
+	c.few = nil
+}
+
+// all yields every value and its count, in no particular order.
+func (c *bitCounts) all(yield func(b, n int64) bool) {
+	if c.m != nil {
+		for b, n := range c.m {
+			if !yield(b, n) {
+				return
+			}
+		}
+		return
+	}
+	for _, e := range c.few {
+		if !yield(e.b, e.n) {
+			return
+		}
 	}
 }
 
@@ -320,7 +444,7 @@ func (x *partials) distinct(i int) int {
 	if sd := x.peek(i); sd != nil {
 		switch {
 		case sd.bits != nil:
-			return len(sd.bits)
+			return sd.bits.len()
 		case sd.strs != nil:
 			return len(sd.strs)
 		}
@@ -328,7 +452,7 @@ func (x *partials) distinct(i int) int {
 	return int(min(x.num[i].n, 1))
 }
 
-// merge folds y's slot i into x's; s is the slot. Maps of y are not
+// merge folds y's slot s, at cell i, into x's. Maps of y are not
 // retained.
 func (x *partials) merge(i int, s *slot, y *partials) {
 	p, q := &x.num[i], &y.num[i]
@@ -337,8 +461,11 @@ func (x *partials) merge(i int, s *slot, y *partials) {
 		p.n += q.n
 	case schemas.AggSum, schemas.AggAvg:
 		p.n += q.n
-		p.i += q.i
-		p.f += q.f
+		if s.typ == schemas.TypeFloat64 {
+			p.i = floatBits(floatOf(p.i) + floatOf(q.i))
+		} else {
+			p.i += q.i
+		}
 	case schemas.AggMin, schemas.AggMax:
 		if q.n == 0 {
 			return
@@ -355,12 +482,13 @@ func (x *partials) merge(i int, s *slot, y *partials) {
 		}
 		take := p.n == 0
 		if !take {
-			yBefore := q.before(p.t, p.p, p.o)
-			take = (s.agg == schemas.AggFirst) == yBefore
+			t, part, o := x.order(i)
+			take = (s.agg == schemas.AggFirst) == y.before(i, t, part, o)
 		}
 		if take {
 			x.takeValue(i, s.typ, y)
-			p.t, p.p, p.o = q.t, q.p, q.o
+			t, part, o := y.order(i)
+			x.setOrder(i, t, part, o)
 		}
 		p.n += q.n
 	case schemas.AggCountDistinct, schemas.AggMode:
@@ -368,13 +496,13 @@ func (x *partials) merge(i int, s *slot, y *partials) {
 	}
 }
 
-// mergeCounts adds the values of y's count_distinct or mode slot i to
-// x's.
+// mergeCounts adds the values of y's count_distinct or mode slot at cell
+// i to x's.
 func (x *partials) mergeCounts(i int, agg schemas.Agg, t schemas.Type, y *partials) {
 	if sd := y.peek(i); sd != nil {
 		switch {
 		case sd.bits != nil:
-			for b, n := range sd.bits {
+			for b, n := range sd.bits.all {
 				x.addBits(i, agg, b, n)
 			}
 			return
@@ -389,13 +517,13 @@ func (x *partials) mergeCounts(i int, agg schemas.Agg, t schemas.Type, y *partia
 	switch {
 	case q.n == 0:
 	case t == schemas.TypeString:
-		x.addString(i, agg, (*y.side)[i].s, q.n)
+		x.addString(i, agg, y.peek(i).s, q.n)
 	default:
 		x.addBits(i, agg, q.i, q.n)
 	}
 }
 
-// result is slot i's tag value; s is the slot.
+// result is the tag value of slot s, at cell i.
 func (x *partials) result(i int, s *slot) any {
 	p := &x.num[i]
 	switch s.agg {
@@ -411,24 +539,27 @@ func (x *partials) result(i int, s *slot) any {
 	}
 	switch s.agg {
 	case schemas.AggSum:
-		if s.tag.Type == schemas.TypeInt64 {
-			return p.i
+		if s.typ == schemas.TypeFloat64 {
+			return floatOf(p.i)
 		}
-		return p.f
+		return p.i
 	case schemas.AggAvg:
-		return (p.f + float64(p.i)) / float64(p.n)
+		if s.typ == schemas.TypeFloat64 {
+			return floatOf(p.i) / float64(p.n)
+		}
+		return float64(p.i) / float64(p.n)
 	}
 	return x.value(i, s.typ) // min, max, first, last
 }
 
-// mode is the most frequent value (of type t) of mode slot i, the
+// mode is the most frequent value (of type t) of mode slot at cell i, the
 // smallest among ties; nil without any.
 func (x *partials) mode(i int, t schemas.Type) any {
 	if sd := x.peek(i); sd != nil {
 		switch {
 		case sd.bits != nil:
 			var best, bestN int64
-			for b, n := range sd.bits {
+			for b, n := range sd.bits.all {
 				if n > bestN || (n == bestN && compareBits(t, b, best) < 0) {
 					best, bestN = b, n
 				}

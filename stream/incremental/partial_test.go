@@ -106,6 +106,50 @@ func TestCountsAgreeWithBoxedMap(t *testing.T) {
 	}
 }
 
+// TestManyCounts crosses bitCounts' switch from its list to a map: a
+// count_distinct or mode slot fed n distinct int64 values (with repeats,
+// directly and merged from another partial) agrees with a boxed map.
+func TestManyCounts(t *testing.T) {
+	for _, n := range []int{2, maxFewCounts - 1, maxFewCounts, maxFewCounts + 1, 3 * maxFewCounts} {
+		for _, agg := range []schemas.Agg{schemas.AggCountDistinct, schemas.AggMode} {
+			t.Run(fmt.Sprint(n, "/", agg), func(t *testing.T) {
+				s := &slot{agg: agg, typ: schemas.TypeInt64, tag: &schemas.Tag{Agg: agg, Type: schemas.TypeInt64}}
+				want := map[any]int64{}
+				direct, other, merged := newPartials(1), newPartials(1), newPartials(1)
+				for j := range 3 * n {
+					v := int64(j*7%n - n/2) // every value, some more often, negative ones too
+					if j%3 == 2 {
+						v = int64(n / 3)
+					}
+					want[v]++
+					direct.addCount(0, agg, schemas.TypeInt64, v, 1)
+					if j%2 == 0 {
+						other.addCount(0, agg, schemas.TypeInt64, v, 1)
+					} else {
+						merged.addCount(0, agg, schemas.TypeInt64, v, 1)
+					}
+				}
+				merged.merge(0, s, &other)
+				for _, x := range []*partials{&direct, &merged} {
+					require.Equal(t, len(want), x.distinct(0))
+					got := map[any]int64{}
+					x.counts(0, schemas.TypeInt64, func(v any, n int64) { got[v] = n })
+					if agg == schemas.AggMode {
+						require.Equal(t, want, got)
+						require.Equal(t, boxedMode(want), x.result(0, s))
+					} else {
+						require.Len(t, got, len(want))
+						for v, c := range got {
+							require.Equal(t, int64(1), c, "count_distinct counts %v once", v)
+						}
+						require.Equal(t, int64(len(want)), x.result(0, s))
+					}
+				}
+			})
+		}
+	}
+}
+
 // boxedMode is reference.Evaluate's mode of counts.
 func boxedMode(counts map[any]int64) any {
 	var best any
@@ -138,7 +182,7 @@ func (x *partials) counts(i int, t schemas.Type, fn func(v any, n int64)) {
 	if sd := x.peek(i); sd != nil {
 		switch {
 		case sd.bits != nil:
-			for b, n := range sd.bits {
+			for b, n := range sd.bits.all {
 				fn(fromBits(t, b), n)
 			}
 			return

@@ -1,6 +1,8 @@
 package state
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 
@@ -25,6 +27,17 @@ func appendDriftKey(dst []byte, p int32, cause byte, key []byte) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(p))
 	dst = append(dst, cause)
 	return append(dst, key...)
+}
+
+// compareDrift orders drift records as their store keys.
+func compareDrift(a, b DriftRecord) int {
+	if c := cmp.Compare(uint32(a.Partition), uint32(b.Partition)); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Cause, b.Cause); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.Key, b.Key)
 }
 
 func writeDrift(b *pebble.Batch, recs []DriftRecord) error {

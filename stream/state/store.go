@@ -25,6 +25,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"runtime"
+	"slices"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/sstable"
@@ -36,6 +40,11 @@ var (
 	catalogKey = []byte("mcatalog")
 	formatKey  = []byte("mformat")
 )
+
+// yieldRecords is how many records WriteSize adds to a batch between
+// runtime.Gosched calls (≈0.1–0.2 µs each), so that a long checkpoint
+// lets the lookups sharing its processor run about every 50–100 µs.
+const yieldRecords = 512
 
 // memTableSize is the Pebble memtable size.
 const memTableSize = 32 << 20
@@ -55,6 +64,10 @@ var ErrCatalogChanged = errors.New("state was built for another catalog")
 type Store struct {
 	db  *pebble.DB
 	dir string
+
+	// writeMu guards the scratch space of WriteSize (order.go).
+	writeMu            sync.Mutex
+	orderBuf, orderTmp []keyed
 }
 
 // Open opens (or creates) the store in dir for the catalog with the given
@@ -230,7 +243,7 @@ func (s *Store) Users(p int32, fn func(key, part, value []byte) error) error {
 }
 
 // Checkpoint is one atomic write: user parts (nil Value deletes the part)
-// and partition positions.
+// and partition positions. Writing it may reorder Drift.
 type Checkpoint struct {
 	Users      []UserRecord
 	Partitions map[int32]Partition
@@ -256,11 +269,38 @@ func (s *Store) Write(cp *Checkpoint) error {
 // WriteSize is Write that also returns the size in bytes of the batch it
 // committed (keys, values and Pebble's record framing: what goes to the
 // write-ahead log).
+//
+// The batch holds the drift marks, the positions and the user parts in
+// key order where that is cheap (see order.go).
 func (s *Store) WriteSize(cp *Checkpoint) (int, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	b := s.db.NewBatch()
 	defer b.Close()
+	slices.SortFunc(cp.Drift, compareDrift)
+	if err := writeDrift(b, cp.Drift); err != nil {
+		return 0, err
+	}
+	var buf [2 * binary.MaxVarintLen64]byte
+	for _, p := range slices.Sorted(maps.Keys(cp.Partitions)) {
+		pos := cp.Partitions[p]
+		v := binary.AppendVarint(buf[:0], pos.Next)
+		v = binary.AppendVarint(v, int64(pos.Watermark))
+		if err := b.Set(partitionKey(p), v, nil); err != nil {
+			return 0, fmt.Errorf("building checkpoint batch: %w", err)
+		}
+	}
+	var order []keyed
+	order, s.orderBuf, s.orderTmp = writeOrder(cp.Users, s.orderBuf, s.orderTmp)
 	var k []byte
-	for _, u := range cp.Users {
+	for i := range cp.Users {
+		if i%yieldRecords == yieldRecords-1 {
+			runtime.Gosched() // see yieldRecords
+		}
+		u := &cp.Users[i]
+		if order != nil {
+			u = &cp.Users[order[i].i]
+		}
 		k = appendPartKey(k[:0], u.Partition, u.Key, u.Part)
 		var err error
 		if u.Value == nil {
@@ -269,17 +309,6 @@ func (s *Store) WriteSize(cp *Checkpoint) (int, error) {
 			err = b.Set(k, u.Value, nil)
 		}
 		if err != nil {
-			return 0, fmt.Errorf("building checkpoint batch: %w", err)
-		}
-	}
-	if err := writeDrift(b, cp.Drift); err != nil {
-		return 0, err
-	}
-	var buf [2 * binary.MaxVarintLen64]byte
-	for p, pos := range cp.Partitions {
-		v := binary.AppendVarint(buf[:0], pos.Next)
-		v = binary.AppendVarint(v, int64(pos.Watermark))
-		if err := b.Set(partitionKey(p), v, nil); err != nil {
 			return 0, fmt.Errorf("building checkpoint batch: %w", err)
 		}
 	}
@@ -308,7 +337,7 @@ func EncodeKey(dst []byte, t schemas.Type, key any) ([]byte, error) {
 		if !ok {
 			return nil, fmt.Errorf("key %v (%T) is not an int64", key, key)
 		}
-		return binary.BigEndian.AppendUint64(dst, uint64(k)^(1<<63)), nil
+		return AppendIntKey(dst, k), nil
 	case schemas.TypeString:
 		k, ok := key.(string)
 		if !ok {
@@ -317,6 +346,12 @@ func EncodeKey(dst []byte, t schemas.Type, key any) ([]byte, error) {
 		return append(dst, k...), nil
 	}
 	return nil, fmt.Errorf("key type %s is not supported (int64 or string)", t)
+}
+
+// AppendIntKey appends the store form of an int64 user key (EncodeKey
+// without the boxing).
+func AppendIntKey(dst []byte, k int64) []byte {
+	return binary.BigEndian.AppendUint64(dst, uint64(k)^(1<<63))
 }
 
 // DecodeKey reads a key written by EncodeKey.

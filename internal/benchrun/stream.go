@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -55,12 +56,14 @@ type streamBench struct {
 	events int
 	// ingested counts the events the lookup stage produced while it ran.
 	ingested int64
-	broker   *benchBroker
-	kc       kafka.Config
-	speedS   *stream.Speed
-	stop     context.CancelFunc
-	done     chan error
-	dir      string
+	// topicBytes sums the keys and values of the records in the topic.
+	topicBytes atomic.Int64
+	broker     *benchBroker
+	kc         kafka.Config
+	speedS     *stream.Speed
+	stop       context.CancelFunc
+	done       chan error
+	dir        string
 }
 
 const benchPartitions = 4
@@ -106,6 +109,9 @@ func (b *streamBench) produce(ctx context.Context, seed uint64, count int, rate 
 			return err
 		}
 		n += int64(len(batch))
+		for _, m := range batch {
+			b.topicBytes.Add(int64(len(m.Key) + len(m.Value)))
+		}
 		if rate > 0 {
 			if d := time.Until(began.Add(time.Duration(n) * time.Second / time.Duration(rate))); d > 0 {
 				select {
@@ -337,12 +343,17 @@ func (b *streamBench) landing(ctx context.Context) (Result, error) {
 	}
 	wall, cpu, peak := time.Since(t0), cputime.Self()-cpu0, peakRSS()
 	rows := counter(reg, "portrait_landing_rows_total")
+	files, written := counter(reg, "portrait_landing_files_total"), counter(reg, "portrait_landing_written_bytes_total")
+	in := float64(b.topicBytes.Load())
+	mb := func(x float64) float64 { return x / (1 << 20) }
 	if err == nil && rows < want {
 		err = fmt.Errorf("landing stopped with %.0f of %.0f rows in files", rows, want)
 	}
 	return Result{Items: int64(rows), Unit: "rows", Target: 1e6, Wall: wall, CPU: cpu, PeakRSS: peak,
-		Note: fmt.Sprintf("join the group (first record after %v), consume + decode + Parquet files per (partition, hour) (all consumed after %v: %s rows/s between first and last record), clean stop once drained (last files committed with fsync); CPU excludes the speed layer's shutdown",
-			first.Round(time.Millisecond), drained.Round(time.Millisecond), human(rows/max(drained-first, time.Millisecond).Seconds()))}, err
+		Note: fmt.Sprintf("join the group (first record after %v), consume + decode + Parquet files per (partition, hour) (all consumed after %v: %s rows/s between first and last record), clean stop once drained (last files committed with fsync); %.0f MB of records in: %.1f MB/s, %.1f MB/s per core, %.1f MB per CPU-s; %.0f Parquet files, %.1f MB in all (%.2f MB each, %.1f bytes/row); CPU excludes the speed layer's shutdown",
+			first.Round(time.Millisecond), drained.Round(time.Millisecond), human(rows/max(drained-first, time.Millisecond).Seconds()),
+			mb(in), mb(in)/wall.Seconds(), mb(in)/wall.Seconds()/float64(runtime.NumCPU()), mb(in)/cpu.Seconds(),
+			files, mb(written), mb(written)/max(files, 1), written/max(rows, 1))}, err
 }
 
 func (b *streamBench) cleanup(context.Context) (Result, error) {

@@ -30,7 +30,7 @@ func (c ClickHouseRecorder) Record(ctx context.Context, r Run) error {
 	if table == "" {
 		table = JobRunsTable
 	}
-	b, err := c.Client.Conn().PrepareBatch(ctx, clickhouse.InsertColumns(table, jobRunsColumns))
+	b, err := c.Client.PrepareBatch(ctx, table, jobRunsColumns)
 	if err != nil {
 		return fmt.Errorf("recording run of %s in ClickHouse %s: %w", r.Job, table, err)
 	}

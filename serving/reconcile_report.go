@@ -202,7 +202,7 @@ func InsertTagDrift(ctx context.Context, c *clickhouse.Client, cat *schemas.Cata
 	if err != nil {
 		return fmt.Errorf("reconcile: encoding causes: %w", err)
 	}
-	b, err := c.Conn().PrepareBatch(ctx, clickhouse.InsertColumns(chbatch.TagDriftTable, tagDriftColumns))
+	b, err := c.PrepareBatch(ctx, chbatch.TagDriftTable, tagDriftColumns)
 	if err != nil {
 		return fmt.Errorf("reconcile: inserting into %s: %w", chbatch.TagDriftTable, err)
 	}

@@ -138,7 +138,7 @@ func profileColumns(cat *schemas.Catalog, ps []schemas.Profile, first int, snap 
 // insertColumns sends one INSERT block with the columns given in names'
 // order. 18.16 needs the column list in a native batch insert.
 func insertColumns(ctx context.Context, c *clickhouse.Client, table string, names []string, cols []any) error {
-	batch, err := c.Conn().PrepareBatch(ctx, clickhouse.InsertColumns(table, names))
+	batch, err := c.PrepareBatch(ctx, table, names)
 	if err != nil {
 		return fmt.Errorf("preparing insert into %s: %w", table, err)
 	}

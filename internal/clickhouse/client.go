@@ -9,7 +9,7 @@
 // Use the native protocol only: 18.16 does not work with the driver's HTTP
 // transport. Query settings sent to an 18.16 server must be int or bool values
 // (the old protocol sends settings as numbers), and unknown settings are errors.
-// Rows go in through batches (Conn().PrepareBatch with InsertColumns) or
+// Rows go in through batches (PrepareBatch) or
 // INSERT ... SELECT: old servers never read INSERT ... VALUES data sent in the
 // statement text over the native protocol and hang, so Client.Exec refuses it.
 package clickhouse
@@ -120,7 +120,7 @@ func (c *Client) AtLeast(major, minor int) bool {
 // servers accept it, but it is refused everywhere so code that works against a
 // new server also works on the oldest one.
 var ErrInlineInsert = errors.New("INSERT with inline VALUES/FORMAT data hangs on old servers over the native protocol; " +
-	"use a batch (Conn().PrepareBatch(ctx, InsertColumns(...))) or INSERT ... SELECT")
+	"use a batch (PrepareBatch) or INSERT ... SELECT")
 
 var inlineInsert = regexp.MustCompile(`(?is)^\s*INSERT\s+INTO\s+\S+?\s*(\([^()]*\))?\s*(VALUES|FORMAT)\b`)
 
@@ -135,6 +135,23 @@ func (c *Client) Exec(ctx context.Context, query string, args ...any) error {
 		return fmt.Errorf("clickhouse exec %q: %w", Abbrev(query, 200), err)
 	}
 	return nil
+}
+
+// PrepareBatch starts a native batch insert into the named columns of
+// table (18.16 needs the column list). The batch runs detached from ctx's
+// cancellation, which is checked only before it starts: clickhouse-go
+// closes a batch's TCP connection when the batch's context is cancelled,
+// and its watchdog can still do so after Send has returned the connection
+// to the pool (it selects between "sent" and "cancelled", either may
+// win), which broke the next statement on that connection with "use of
+// closed network connection" once a caller cancelled its context right
+// after a successful insert. An insert in flight finishes or hits the
+// driver's read and write timeouts.
+func (c *Client) PrepareBatch(ctx context.Context, table string, columns []string) (driver.Batch, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return c.conn.PrepareBatch(context.WithoutCancel(ctx), InsertColumns(table, columns))
 }
 
 // Close closes every connection of the pool.

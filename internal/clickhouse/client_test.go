@@ -159,3 +159,34 @@ func TestExecRefusesInlineInsert(t *testing.T) {
 	require.NoError(t, c.Conn().QueryRow(ctx, "SELECT count() FROM ins").Scan(&n))
 	assert.Equal(t, uint64(3), n)
 }
+
+// TestBatchIsDetachedFromCancel checks that a batch, once prepared, is
+// not bound to its context's cancellation: clickhouse-go closes a batch's
+// TCP connection when that context is cancelled, and its watchdog could
+// do so even after Send had returned the connection to the pool, breaking
+// the next statement on it ("use of closed network connection", seen in
+// CI when a caller cancelled its context right after an insert). Here the
+// context is cancelled before Send, the widest form of that race.
+func TestBatchIsDetachedFromCancel(t *testing.T) {
+	c := chtest.Open(t)
+	ctx := t.Context()
+	require.NoError(t, c.Exec(ctx, "CREATE TABLE cancel_after (id Int64) ENGINE = MergeTree ORDER BY id"))
+	const rounds = 20
+	for i := range rounds {
+		bctx, cancel := context.WithCancel(ctx)
+		b, err := c.PrepareBatch(bctx, "cancel_after", []string{"id"})
+		require.NoError(t, err)
+		require.NoError(t, b.Append(int64(i)))
+		cancel()
+		require.NoError(t, b.Send(), "round %d", i)
+		require.NoError(t, c.Exec(ctx, "DROP TABLE IF EXISTS cancel_after_none"), "round %d", i)
+	}
+	var n uint64
+	require.NoError(t, c.Conn().QueryRow(ctx, "SELECT count() FROM cancel_after").Scan(&n))
+	require.Equal(t, uint64(rounds), n)
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err := c.PrepareBatch(cancelled, "cancel_after", []string{"id"})
+	require.ErrorIs(t, err, context.Canceled, "a context done before the batch starts still stops it")
+}

@@ -91,13 +91,7 @@ func TestReadEventsDictionaries(t *testing.T) {
 						continue
 					}
 					require.True(t, arrow.TypeEqual(d.DataType(), rec.Schema().Field(i).Type))
-					vals := d.Dictionary().(*array.String)
-					sb := array.NewStringBuilder(memory.DefaultAllocator)
-					for j := range d.Len() {
-						sb.Append(vals.Value(d.GetValueIndex(j)))
-					}
-					cols[i] = sb.NewArray()
-					sb.Release()
+					cols[i] = plainStrings(d)
 					defer cols[i].Release()
 				}
 				for i, f := range cat.Fields {
@@ -153,13 +147,7 @@ func plainEvents(t *testing.T, cat *schemas.Catalog, rec arrow.RecordBatch) arro
 	for i := range cols {
 		cols[i] = rec.Column(i)
 		if d, ok := cols[i].(*array.Dictionary); ok {
-			vals := d.Dictionary().(*array.String)
-			sb := array.NewStringBuilder(memory.DefaultAllocator)
-			for j := range d.Len() {
-				sb.Append(vals.Value(d.GetValueIndex(j)))
-			}
-			cols[i] = sb.NewArray()
-			sb.Release()
+			cols[i] = plainStrings(d)
 			t.Cleanup(cols[i].Release)
 		}
 	}
@@ -215,4 +203,16 @@ func FuzzReadEventsWithOptions(f *testing.F) {
 			require.Equal(t, events, got)
 		}
 	})
+}
+
+// plainStrings decodes a string dictionary array into a String array
+// (the caller releases it).
+func plainStrings(d *array.Dictionary) arrow.Array {
+	vals := d.Dictionary().(*array.String)
+	sb := array.NewStringBuilder(memory.DefaultAllocator)
+	defer sb.Release()
+	for j := range d.Len() {
+		sb.Append(vals.Value(d.GetValueIndex(j)))
+	}
+	return sb.NewArray()
 }

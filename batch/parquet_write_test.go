@@ -89,29 +89,28 @@ func smallGroups(t *testing.T) {
 	t.Cleanup(func() { rowsPerGroup, writeChunk = rows, chunk })
 }
 
-func rowGroups(t *testing.T, path string) int {
+// openParquet opens the Parquet file at path, closed with the test.
+func openParquet(t *testing.T, path string) *parquet.File {
 	t.Helper()
 	f, err := os.Open(path)
 	require.NoError(t, err)
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
 	st, err := f.Stat()
 	require.NoError(t, err)
 	pf, err := parquet.OpenFile(f, st.Size())
 	require.NoError(t, err)
-	return len(pf.RowGroups())
+	return pf
+}
+
+func rowGroups(t *testing.T, path string) int {
+	t.Helper()
+	return len(openParquet(t, path).RowGroups())
 }
 
 // pageCount counts the pages of column c in the first row group.
 func pageCount(t *testing.T, path string, c int) int {
 	t.Helper()
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	st, err := f.Stat()
-	require.NoError(t, err)
-	pf, err := parquet.OpenFile(f, st.Size())
-	require.NoError(t, err)
-	pages := pf.RowGroups()[0].ColumnChunks()[c].Pages()
+	pages := openParquet(t, path).RowGroups()[0].ColumnChunks()[c].Pages()
 	defer pages.Close()
 	n := 0
 	for {

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
 	"github.com/stretchr/testify/require"
 
@@ -115,18 +114,11 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		filepath.Join(dir, "part-00000.parquet"):           format.Zstd,
 		filepath.Join(dir, StateDir, "part-00000.parquet"): format.Snappy,
 	} {
-		f, err := os.Open(path)
-		require.NoError(t, err)
-		st, err := f.Stat()
-		require.NoError(t, err)
-		pf, err := parquet.OpenFile(f, st.Size())
-		require.NoError(t, err)
-		for _, rg := range pf.Metadata().RowGroups {
+		for _, rg := range openParquet(t, path).Metadata().RowGroups {
 			for _, cc := range rg.Columns {
 				require.Equal(t, want, cc.MetaData.Codec, "%s column %v", path, cc.MetaData.PathInSchema)
 			}
 		}
-		require.NoError(t, f.Close())
 	}
 
 	info, err := ReadSnapshotInfo(root, c)

@@ -35,7 +35,7 @@
 // so the partitions' events are applied in parallel, and a checkpoint
 // takes one partition at a time apart while the others keep applying.
 // The long CPU-bound loops (decoding, applying, encoding, loading,
-// rebasing) also yield their processor every 50–100 µs of work (yield.go),
+// rebasing) also yield their processor every 50–100 µs of work (package yield),
 // so that a lookup does not wait for Go's 10 ms preemption either.
 // Positions, Applied and Lag tell how far consumption got
 // (a harness over a pre-filled topic waits for Applied to reach the

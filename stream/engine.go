@@ -15,6 +15,7 @@ import (
 
 	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/stream/incremental"
+	"github.com/portrait-dev/portrait/stream/internal/yield"
 	"github.com/portrait-dev/portrait/stream/state"
 )
 
@@ -117,7 +118,7 @@ func (g *engine) load(p int32) (int64, error) {
 	users := 0
 	err = g.store.Users(p, func(k, name, v []byte) error {
 		if cur == nil || !bytes.Equal(k, curKey) {
-			yieldAfter(users, yieldUsers)
+			yield.After(users, yieldUsers)
 			users++
 			key, err := state.DecodeKey(g.keyType, k)
 			if err != nil {
@@ -196,7 +197,7 @@ func (g *engine) apply(p int32, events []schemas.Event, next int64, skewCap sche
 			return g.dirtyCount()
 		}
 		events = events[applyChunk:]
-		runtime.Gosched() // see yield.go
+		runtime.Gosched() // see package yield
 	}
 	if n := g.applyLocked(p, events, next, skewCap); n >= 0 {
 		return n
@@ -458,7 +459,7 @@ func (g *engine) takePartition(cp *state.Checkpoint, part *partition, sweep bool
 	arena := g.ckArena
 	encoded := 0
 	for i, en := range users {
-		yieldAfter(i, yieldUsers)
+		yield.After(i, yieldUsers)
 		if i%warmChunk == 0 {
 			part.warmUsers(users[i:min(i+warmChunk, len(users))])
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/portrait-dev/portrait/batch"
 	"github.com/portrait-dev/portrait/schemas"
+	"github.com/portrait-dev/portrait/stream/internal/yield"
 	"github.com/portrait-dev/portrait/warehouse"
 )
 
@@ -119,7 +120,7 @@ func (s *Speed) RebaseOn(ctx context.Context, root string, c schemas.Timestamp) 
 	n, step := 0, 0
 	for _, part := range parts {
 		for en := range part.users.all {
-			yieldAfter(step, yieldUsers)
+			yield.After(step, yieldUsers)
 			step++
 			en.mu.Lock()
 			g.x.Rebase(&en.u, c, base[en.u.Key()])
@@ -202,7 +203,7 @@ func (g *engine) rebaseLoaded(part *partition) int {
 	}
 	n, step := 0, 0
 	for en := range part.users.all {
-		yieldAfter(step, yieldUsers)
+		yield.After(step, yieldUsers)
 		step++
 		if en.u.BaseFrom() >= r.cutoff {
 			continue

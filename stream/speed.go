@@ -16,6 +16,7 @@ import (
 	"github.com/portrait-dev/portrait/internal/kafka"
 	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/stream/incremental"
+	"github.com/portrait-dev/portrait/stream/internal/yield"
 	"github.com/portrait-dev/portrait/stream/state"
 )
 
@@ -372,7 +373,7 @@ func (c *claimState) process(ctx context.Context, msgs []*sarama.ConsumerMessage
 	n := 0
 	next := c.next
 	for i, m := range msgs {
-		yieldAfter(i, yieldRecords)
+		yield.After(i, yieldRecords)
 		if m.Offset < next {
 			continue // before the stored offset (a fetch may start early)
 		}

@@ -26,7 +26,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"runtime"
 	"slices"
 	"sync"
 
@@ -34,6 +33,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/sstable"
 
 	"github.com/portrait-dev/portrait/schemas"
+	"github.com/portrait-dev/portrait/stream/internal/yield"
 )
 
 var (
@@ -42,8 +42,7 @@ var (
 )
 
 // yieldRecords is how many records WriteSize adds to a batch between
-// runtime.Gosched calls (≈0.1–0.2 µs each), so that a long checkpoint
-// lets the lookups sharing its processor run about every 50–100 µs.
+// yields (≈0.1–0.2 µs each; see package stream/internal/yield).
 const yieldRecords = 512
 
 // memTableSize is the Pebble memtable size.
@@ -294,9 +293,7 @@ func (s *Store) WriteSize(cp *Checkpoint) (int, error) {
 	order, s.orderBuf, s.orderTmp = writeOrder(cp.Users, s.orderBuf, s.orderTmp)
 	var k []byte
 	for i := range cp.Users {
-		if i%yieldRecords == yieldRecords-1 {
-			runtime.Gosched() // see yieldRecords
-		}
+		yield.After(i, yieldRecords)
 		u := &cp.Users[i]
 		if order != nil {
 			u = &cp.Users[order[i].i]

@@ -124,9 +124,8 @@ func (g *engine) load(p int32) (int64, error) {
 			if err != nil {
 				return fmt.Errorf("partition %d: %w", p, err)
 			}
-			cur = newEntry(key)
+			cur = part.users.add(key) // part is not in g.parts yet: no lock
 			curKey = append(curKey[:0], k...)
-			part.users.put(key, cur)
 		}
 		if err := g.x.DecodePart(&cur.u, name, v); err != nil {
 			return fmt.Errorf("partition %d user %v: %w", p, cur.u.Key(), err)
@@ -242,21 +241,21 @@ func (g *engine) applyLocked(p int32, events []schemas.Event, next int64, skewCa
 		if en == nil { // new, or added by an earlier event of the chunk
 			en = part.users.get(key) // wmu: no other writer
 		}
-		isNew := en == nil
-		if isNew {
-			en = g.newEntry(key)
+		keepFrom := g.x.KeepFrom(wm)
+		var o incremental.Outcome
+		if en == nil && e.Time < keepFrom {
+			o = incremental.Late // a new user's late event: the user is not made
+		} else {
+			if en == nil {
+				en = g.addUser(part, key) // Apply cannot find a duplicate id in it
+			}
+			en.mu.Lock()
+			o = g.x.Apply(&en.u, e, keepFrom)
+			en.mu.Unlock()
 		}
-		en.mu.Lock()
-		o := g.x.Apply(&en.u, e, g.x.KeepFrom(wm))
-		en.mu.Unlock()
 		switch o {
 		case incremental.Applied:
 			applied++
-			if isNew {
-				part.mu.Lock()
-				part.users.put(key, en)
-				part.mu.Unlock()
-			}
 			if !en.dirty {
 				en.dirty = true
 				part.dirty = append(part.dirty, en)
@@ -489,7 +488,7 @@ func (g *engine) takePartition(cp *state.Checkpoint, part *partition, sweep bool
 		en.dirty = false
 		if empty {
 			part.mu.Lock()
-			part.users.delete(en.u.Key())
+			part.users.remove(en)
 			part.mu.Unlock()
 		}
 	}
@@ -545,56 +544,68 @@ func (g *engine) normalizeKey(key any) (any, bool) {
 	return nil, false
 }
 
-// find returns the user with key and its partition; the caller holds
-// mu (read).
-func (g *engine) find(key any) (*entry, *partition) {
+// find returns the user with key, locked (its mu held), and its
+// partition; nil when there is none. at runs under mu (read) with the
+// partition, before the user is locked.
+func (g *engine) find(key any, at func(*partition)) *entry {
 	k, ok := g.normalizeKey(key)
 	if !ok {
-		return nil, nil
+		return nil
 	}
-	for _, part := range g.parts {
-		part.mu.RLock()
-		en := part.users.get(k)
-		part.mu.RUnlock()
-		if en != nil {
-			return en, part
+	for {
+		g.mu.RLock()
+		var en *entry
+		var part *partition
+		for _, pt := range g.parts {
+			pt.mu.RLock()
+			en = pt.users.get(k)
+			pt.mu.RUnlock()
+			if en != nil {
+				part = pt
+				break
+			}
 		}
+		at(part)
+		g.mu.RUnlock()
+		if en == nil {
+			return nil
+		}
+		en.mu.Lock()
+		if en.holds(k) {
+			return en
+		}
+		// Removed since the map lookup, its slot maybe reused: look again.
+		en.mu.Unlock()
 	}
-	return nil, nil
 }
 
 // lookup returns the live profile of key.
 func (g *engine) lookup(key any) (schemas.Profile, bool) {
-	g.mu.RLock()
-	en, _ := g.find(key)
-	asOf := g.x.LiveAsOf(g.watermark)
-	g.mu.RUnlock()
+	var asOf schemas.Timestamp
+	en := g.find(key, func(*partition) { asOf = g.x.LiveAsOf(g.watermark) })
 	if en == nil {
 		return g.baseOnly(key, asOf)
 	}
-	en.mu.Lock()
 	defer en.mu.Unlock()
 	return g.x.Profile(&en.u, asOf)
 }
 
 // asOf returns the profile of key as of the bucket boundary t.
 func (g *engine) asOf(key any, t schemas.Timestamp) (schemas.Profile, bool, error) {
-	g.mu.RLock()
-	en, part := g.find(key)
 	var keepFrom schemas.Timestamp
-	if part != nil {
-		keepFrom = g.x.KeepFrom(part.wm)
-	}
-	g.mu.RUnlock()
+	en := g.find(key, func(part *partition) {
+		if part != nil {
+			keepFrom = g.x.KeepFrom(part.wm)
+		}
+	})
 	if en == nil {
 		p, ok := g.baseOnly(key, t)
 		return p, ok, nil
 	}
+	defer en.mu.Unlock()
 	if !g.x.Covers(keepFrom, t) {
 		return schemas.Profile{}, false, fmt.Errorf("%w: %s (kept from %s)", ErrNotCovered, t, keepFrom)
 	}
-	en.mu.Lock()
-	defer en.mu.Unlock()
 	p, ok := g.x.Profile(&en.u, t)
 	return p, ok, nil
 }

@@ -181,11 +181,17 @@ func (s *Speed) readBase(root string, c schemas.Timestamp) (map[any][]schemas.Pa
 	return out, nil
 }
 
-// newEntry is a new user, resting on the snapshot base when there is one.
-func (g *engine) newEntry(key any) *entry {
-	en := newEntry(key)
+// addUser adds a new user to part, resting on the snapshot base when
+// there is one. The caller holds part's writer lock (or gate
+// exclusively).
+func (g *engine) addUser(part *partition, key any) *entry {
+	part.mu.Lock()
+	en := part.users.add(key)
+	part.mu.Unlock()
 	if r := g.rebase.Load(); r != nil {
+		en.mu.Lock()
 		g.x.Rebase(&en.u, r.cutoff, r.base[key])
+		en.mu.Unlock()
 	}
 	return en
 }

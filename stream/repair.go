@@ -119,10 +119,12 @@ func (s *Speed) RebuildUsers(ctx context.Context, root string, snapshot schemas.
 			if u.Empty() {
 				continue
 			}
-			en = &entry{u: *u}
 			part.mu.Lock()
-			part.users.put(k, en)
+			en = part.users.add(k)
 			part.mu.Unlock()
+			en.mu.Lock()
+			en.u = *u
+			en.mu.Unlock()
 		} else {
 			en.mu.Lock()
 			g.x.Replace(&en.u, u)

@@ -158,7 +158,7 @@ func appendCounts(dst []byte, agg schemas.Agg, typ schemas.Type, ps *partials, s
 	}
 	if sd := ps.peek(s); sd != nil {
 		switch {
-		case sd.bits != nil:
+		case sd.bits.len() > 0:
 			for b, n := range sd.bits.all {
 				dst = one(appendBits(dst, typ, b), n)
 			}

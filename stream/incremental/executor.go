@@ -255,6 +255,10 @@ func (u *User) Warm() int64 {
 // without boxing it.
 func (u *User) IntKey() (int64, bool) { return u.ikey, !u.str }
 
+// StringKey is u's key when it is a string (false for an int64 key),
+// without boxing it.
+func (u *User) StringKey() (string, bool) { return u.skey, u.str }
+
 // Empty reports whether the user holds no state at all.
 func (u *User) Empty() bool { return len(u.buckets) == 0 && !u.hasBase() }
 

@@ -60,7 +60,7 @@ func floatBits(f float64) int64 { return int64(math.Float64bits(f)) }
 // pointers too.
 type side struct {
 	s    string
-	bits *bitCounts
+	bits bitCounts
 	strs map[string]int64
 }
 
@@ -311,11 +311,8 @@ func (x *partials) addBits(i int, agg schemas.Agg, b, n int64) {
 		n = 1
 	}
 	p := &x.num[i]
-	var c *bitCounts
-	if sd := x.peek(i); sd != nil {
-		c = sd.bits
-	}
-	if c == nil {
+	sd := x.peek(i)
+	if sd == nil || sd.bits.len() == 0 {
 		switch {
 		case p.n == 0:
 			p.i, p.n = b, n
@@ -326,36 +323,44 @@ func (x *partials) addBits(i int, agg schemas.Agg, b, n int64) {
 			}
 			return
 		}
-		c = &bitCounts{few: make([]bitCount, 1, 4)}
-		c.few[0] = bitCount{b: p.i, n: p.n}
+		sd = x.sideAt(i)
+		sd.bits.add(p.i, p.n, false)
 		p.i, p.n = 0, 0
-		x.sideAt(i).bits = c
 	}
-	c.add(b, n, agg == schemas.AggCountDistinct)
+	sd.bits.add(b, n, agg == schemas.AggCountDistinct)
 }
 
 // bitCounts are the values of a count_distinct or mode partial that has
 // more than one, keyed by their bits, with their counts (1 for
-// count_distinct): a short list while there are few, searched in place
-// (cheaper than a map to make, fill and walk for the handful of values
-// most users have in a bucket), a map beyond maxFewCounts. Neither holds
-// pointers for the garbage collector to scan.
+// count_distinct): the first few in place (most sets are that small, and
+// then they cost the garbage collector no object of their own), more in
+// a short list searched in place (cheaper than a map to make, fill and
+// walk for the handful of values most users have in a bucket), a map
+// beyond maxFewCounts. None of them holds pointers to scan.
 type bitCounts struct {
+	inline [inlineCounts]bitCount
+	// n is the number of values in inline, the rest are in few (both
+	// unused once m is made).
+	n   int
 	few []bitCount
 	m   map[int64]int64
 }
 
 type bitCount struct{ b, n int64 }
 
-// maxFewCounts is the most values bitCounts keeps in its list.
-const maxFewCounts = 16
+// inlineCounts is how many values bitCounts keeps in place; maxFewCounts
+// the most it keeps in place and in its list together.
+const (
+	inlineCounts = 4
+	maxFewCounts = 16
+)
 
 // len is the number of values.
 func (c *bitCounts) len() int {
 	if c.m != nil {
 		return len(c.m)
 	}
-	return len(c.few)
+	return c.n + len(c.few)
 }
 
 // add counts value b n times more; with distinct, its count stays 1.
@@ -371,24 +376,41 @@ func (c *bitCounts) add(b, n int64, distinct bool) {
 		}
 		return
 	}
-	for k := range c.few {
-		if c.few[k].b == b {
-			if !distinct {
-				c.few[k].n += n
-			}
-			return
+	if e := c.find(b); e != nil {
+		if !distinct {
+			e.n += n
 		}
-	}
-	if len(c.few) < maxFewCounts {
-		c.few = append(c.few, bitCount{b: b, n: n})
 		return
 	}
-	c.m = make(map[int64]int64, 2*maxFewCounts)
-	for _, e := range c.few {
-		c.m[e.b] = e.n
+	switch {
+	case c.n < inlineCounts:
+		c.inline[c.n] = bitCount{b: b, n: n}
+		c.n++
+	case c.len() < maxFewCounts:
+		c.few = append(c.few, bitCount{b: b, n: n})
+	default:
+		m := make(map[int64]int64, 2*maxFewCounts)
+		for b, n := range c.all {
+			m[b] = n
+		}
+		m[b] = n
+		c.m, c.n, c.few = m, 0, nil
 	}
-	c.m[b] = n
-	c.few = nil
+}
+
+// find is the entry of value b in the list, or nil.
+func (c *bitCounts) find(b int64) *bitCount {
+	for k := range c.n {
+		if c.inline[k].b == b {
+			return &c.inline[k]
+		}
+	}
+	for k := range c.few {
+		if c.few[k].b == b {
+			return &c.few[k]
+		}
+	}
+	return nil
 }
 
 // all yields every value and its count, in no particular order.
@@ -400,6 +422,11 @@ func (c *bitCounts) all(yield func(b, n int64) bool) {
 			}
 		}
 		return
+	}
+	for _, e := range c.inline[:c.n] {
+		if !yield(e.b, e.n) {
+			return
+		}
 	}
 	for _, e := range c.few {
 		if !yield(e.b, e.n) {
@@ -443,7 +470,7 @@ func (x *partials) addString(i int, agg schemas.Agg, v string, n int64) {
 func (x *partials) distinct(i int) int {
 	if sd := x.peek(i); sd != nil {
 		switch {
-		case sd.bits != nil:
+		case sd.bits.len() > 0:
 			return sd.bits.len()
 		case sd.strs != nil:
 			return len(sd.strs)
@@ -501,7 +528,7 @@ func (x *partials) merge(i int, s *slot, y *partials) {
 func (x *partials) mergeCounts(i int, agg schemas.Agg, t schemas.Type, y *partials) {
 	if sd := y.peek(i); sd != nil {
 		switch {
-		case sd.bits != nil:
+		case sd.bits.len() > 0:
 			for b, n := range sd.bits.all {
 				x.addBits(i, agg, b, n)
 			}
@@ -557,7 +584,7 @@ func (x *partials) result(i int, s *slot) any {
 func (x *partials) mode(i int, t schemas.Type) any {
 	if sd := x.peek(i); sd != nil {
 		switch {
-		case sd.bits != nil:
+		case sd.bits.len() > 0:
 			var best, bestN int64
 			for b, n := range sd.bits.all {
 				if n > bestN || (n == bestN && compareBits(t, b, best) < 0) {

@@ -181,7 +181,7 @@ func TestCountDistinctNegativeZero(t *testing.T) {
 func (x *partials) counts(i int, t schemas.Type, fn func(v any, n int64)) {
 	if sd := x.peek(i); sd != nil {
 		switch {
-		case sd.bits != nil:
+		case sd.bits.len() > 0:
 			for b, n := range sd.bits.all {
 				fn(fromBits(t, b), n)
 			}

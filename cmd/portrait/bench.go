@@ -33,7 +33,10 @@ latencies where a stage has them, and peak memory, next to the targets.
 The Kafka stages use kfake (franz-go's in-memory broker, real wire protocol)
 in a child process ("portrait broker"), so that the CPU columns are the
 pipeline's own; each stage's note adds the broker's CPU and the rate with
-it. --broker-process=false runs the broker in this process instead.`,
+it. The live ingest during the lookup stage is sent by another child process
+("portrait produce", from a CSV file the pre-fill writes), as producers are
+other services in production; its CPU is in the note, not counted.
+--broker-process=false runs the broker and the ingest in this process instead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cat, err := schemas.Load(catalogPath)
@@ -47,6 +50,7 @@ it. --broker-process=false runs the broker in this process instead.`,
 					return fmt.Errorf("finding this binary to run the broker process (or give --broker-process=false): %w", err)
 				}
 				cfg.BrokerCommand = []string{exe, "broker"}
+				cfg.ProducerCommand = []string{exe, "produce", "--catalog", catalogPath}
 			}
 			cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			cfg.Progress = cmd.ErrOrStderr()
@@ -66,7 +70,7 @@ it. --broker-process=false runs the broker in this process instead.`,
 	f.StringVar(&cfg.ClickHouse, "clickhouse", "", "ClickHouse DSN: adds the load, SQL engine and publish stages")
 	f.StringVar(&opts.ProfileDir, "profile-dir", "", "write a CPU profile of each stage here (<stage>.cpu.pprof, for go tool pprof)")
 	f.StringVar(&opts.TraceDir, "trace-dir", "", "write an execution trace of each stage here (<stage>.trace, for go tool trace)")
-	f.BoolVar(&brokerProcess, "broker-process", true, "run the Kafka stages' broker (kfake) as a child process and report its CPU apart")
+	f.BoolVar(&brokerProcess, "broker-process", true, "run the Kafka stages' broker (kfake) and the lookup stage's ingest producer as child processes and report their CPU apart")
 	f.IntVar(&cfg.StreamEvents, "stream-events", 2_000_000, "events for the Kafka stages (speed, lookups, landing); 0 skips them")
 	return cmd
 }

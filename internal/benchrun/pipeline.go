@@ -40,8 +40,15 @@ type Config struct {
 	// --log-level and prints its address first); its CPU is reported apart
 	// from the pipeline's. Empty: the broker runs in this process.
 	BrokerCommand []string
-	Log           *slog.Logger
-	Progress      io.Writer
+	// ProducerCommand, when set, runs the live ingest of the lookup stage
+	// as this child process (`portrait produce --catalog C`: it gets
+	// --brokers, --topic, --rate, --batch, --log-level and the CSV file the
+	// pre-fill writes), as producers are other services in production;
+	// its CPU is reported in the stage's note, not counted. Empty: the
+	// ingest is produced by a goroutine in this process.
+	ProducerCommand []string
+	Log             *slog.Logger
+	Progress        io.Writer
 }
 
 // Span of the generated events: nine days, like the Taobao sample.

@@ -59,11 +59,14 @@ type streamBench struct {
 	// topicBytes sums the keys and values of the records in the topic.
 	topicBytes atomic.Int64
 	broker     *benchBroker
-	kc         kafka.Config
-	speedS     *stream.Speed
-	stop       context.CancelFunc
-	done       chan error
-	dir        string
+	// ingest is the lookup stage's ingest written for the producer
+	// process (nil: the stage produces it in this process).
+	ingest *ingestFile
+	kc     kafka.Config
+	speedS *stream.Speed
+	stop   context.CancelFunc
+	done   chan error
+	dir    string
 }
 
 const benchPartitions = 4
@@ -81,13 +84,22 @@ func (b *streamBench) prefill(ctx context.Context) (Result, error) {
 	b.kc = kafka.DefaultConfig()
 	b.kc.Brokers = []string{b.broker.addr}
 	n, err := b.produce(ctx, b.cfg.Seed, b.events, 0)
-	return Result{Items: n, Unit: "events", Note: fmt.Sprintf("%d JSON events for %d users into %d partitions (not a target)", n, b.cfg.Users, benchPartitions)}, err
+	note := fmt.Sprintf("%d JSON events for %d users into %d partitions (not a target)", n, b.cfg.Users, benchPartitions)
+	if err == nil && len(b.cfg.ProducerCommand) > 0 {
+		b.ingest, err = writeIngest(b.cfg, ingestPath(b.dir), b.cfg.Seed+1, b.events)
+		note += fmt.Sprintf("; the lookup stage's %d ingest events written to CSV for the producer process", b.events)
+	}
+	return Result{Items: n, Unit: "events", Note: note}, err
 }
 
 // liveSpan is the event-time span of the Kafka stages: live traffic covers
 // the last hours, not the nine days of the batch data set (which would
 // make the landing write a file per partition for every one of 216 hours).
 const liveSpan = 2 * time.Hour
+
+// ingestBatch is the messages per produce request of the Kafka stages'
+// producers, in this process or in the producer process.
+const ingestBatch = 4096
 
 // produce sends count generated events keyed by user, at most rate per
 // second (0: as fast as the broker takes them).
@@ -97,8 +109,8 @@ func (b *streamBench) produce(ctx context.Context, seed uint64, count int, rate 
 		return 0, err
 	}
 	defer p.Close()
-	o := gen.Options{Seed: seed, Users: b.cfg.Users, Events: count, Start: start, Span: liveSpan.Milliseconds(), Partitions: 1, Cardinality: 5000}
-	batch := make([]kafka.Message, 0, 4096)
+	o := ingestOptions(b.cfg, seed, count)
+	batch := make([]kafka.Message, 0, ingestBatch)
 	var n int64 // events the broker acknowledged
 	began := time.Now()
 	flush := func() error {
@@ -198,16 +210,10 @@ func (b *streamBench) lookups(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	ingestCtx, stopIngest := context.WithCancel(ctx)
-	ingested := make(chan int64, 1)
-	go func() {
-		n, _ := b.produce(ingestCtx, b.cfg.Seed+1, b.events, ingestRate) // cancelled when the lookups end
-		ingested <- n
-	}()
-	defer func() {
-		stopIngest()
-		b.ingested = <-ingested
-	}()
+	stopIngest, err := b.startIngest(ctx)
+	if err != nil {
+		return Result{}, err
+	}
 
 	total := rate * seconds
 	lat := make([]time.Duration, total)
@@ -240,9 +246,48 @@ func (b *streamBench) lookups(ctx context.Context) (Result, error) {
 	began := time.Now()
 	late := issue(began, rate, total, issued, due)
 	wg.Wait()
-	note := fmt.Sprintf("open loop, %d req/s for %ds through the HTTP handler in process while ingesting %d events/s, issued in ~1 ms bursts and timed from issue; pacer lateness p99 %v; target p99 ≤ 1ms; %d non-200/404 answers",
-		rate, seconds, ingestRate, Result{Latencies: late}.Percentile(99).Round(time.Microsecond), bad.Load())
-	return Result{Items: int64(total), Unit: "lookups", Latencies: lat, Note: note}, nil
+	ingestNote, err := stopIngest() // the ingest stops when the lookups end
+	note := fmt.Sprintf("open loop, %d req/s for %ds through the HTTP handler in process while ingesting %d events/s%s, issued in ~1 ms bursts and timed from issue; pacer lateness p99 %v; target p99 ≤ 1ms; %d non-200/404 answers",
+		rate, seconds, ingestRate, ingestNote, Result{Latencies: late}.Percentile(99).Round(time.Microsecond), bad.Load())
+	return Result{Items: int64(total), Unit: "lookups", Latencies: lat, Note: note}, err
+}
+
+// startIngest starts the lookup stage's live ingest of ingestRate events
+// per second: the producer process when the pre-fill wrote its file, else
+// a goroutine here. stop ends it, sets b.ingested and says, for the note,
+// where the ingest ran.
+func (b *streamBench) startIngest(ctx context.Context) (stop func() (string, error), err error) {
+	if b.ingest == nil {
+		ingestCtx, cancel := context.WithCancel(ctx)
+		ingested := make(chan int64, 1)
+		go func() {
+			n, _ := b.produce(ingestCtx, b.cfg.Seed+1, b.events, ingestRate) // cancelled by stop
+			ingested <- n
+		}()
+		return func() (string, error) {
+			cancel()
+			b.ingested = <-ingested
+			return " (produced in this process)", nil
+		}, nil
+	}
+	p, err := startProducer(b.cfg.ProducerCommand, b.kc.Brokers, b.kc.Topic, ingestRate, b.ingest.path)
+	if err != nil {
+		return nil, err
+	}
+	return func() (string, error) {
+		cpu, err := p.stop()
+		// The topic's end offsets count what the child had sent, exactly:
+		// the landing stage waits for all of them.
+		total, oerr := topicRecords(b.kc, b.kc.Topic)
+		if err == nil {
+			err = oerr
+		}
+		if oerr == nil {
+			b.ingested = total - int64(b.events)
+			b.topicBytes.Add(b.ingest.bytesOf(b.ingested))
+		}
+		return fmt.Sprintf(" (%d events sent by a producer process, which used %.2f CPU-s (not counted))", b.ingested, cpu.Seconds()), err
+	}, nil
 }
 
 // statusWriter is the lookup stage's http.ResponseWriter: it keeps the

@@ -47,7 +47,9 @@ func BenchmarkMarkState(b *testing.B) {
 	g.apply(0, chunk, offset, schemas.Timestamp(1<<62))
 	var gc gcUsage
 	runtime.GC()
-	markProfile(b)
+	if *benchHeap != "" {
+		writeHeapProfile(b, *benchHeap)
+	}
 	b.ResetTimer()
 	gc.start()
 	n := 0
@@ -61,14 +63,4 @@ func BenchmarkMarkState(b *testing.B) {
 	b.ReportMetric(float64(gc.heap)/(1<<20), "live-heap-MB")
 	b.ReportMetric(float64(gc.objects), "heap-objects")
 	runtime.KeepAlive(g)
-}
-
-var markProfile func(*testing.B)
-
-func init() {
-	markProfile = func(b *testing.B) {
-		if f := *benchHeap; f != "" {
-			writeHeapProfile(b, f)
-		}
-	}
 }

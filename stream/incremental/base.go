@@ -86,15 +86,16 @@ func (x *Executor) flushRebase(u *User, a []byte, emit func(part, value []byte))
 // the same key (v must not be used afterwards): the next Flush rewrites
 // every part of v and deletes the parts u had that v lacks.
 func (x *Executor) Replace(u, v *User) {
-	keep := make(map[schemas.Timestamp]bool, len(v.buckets))
-	for i := range v.buckets {
-		keep[v.buckets[i].start] = true
-		v.buckets[i].dirty = true
+	keep := make(map[schemas.Timestamp]bool, x.buckets(v))
+	for i := range x.buckets(v) {
+		h := x.header(v, i)
+		keep[h.start()] = true
+		h.setDirty(true)
 	}
 	dropped := append([]schemas.Timestamp(nil), u.dropped...)
-	for i := range u.buckets {
-		if !keep[u.buckets[i].start] {
-			dropped = append(dropped, u.buckets[i].start)
+	for i := range x.buckets(u) {
+		if start := x.header(u, i).start(); !keep[start] {
+			dropped = append(dropped, start)
 		}
 	}
 	*u = *v

@@ -63,19 +63,20 @@ func (x *Executor) Flush(u *User, arena *[]byte, emit func(part, value []byte)) 
 	// after Replace) merged with the dirty ones by start.
 	slices.Sort(u.dropped)
 	d := 0
-	for i := 0; i <= len(u.buckets); i++ {
-		for ; d < len(u.dropped) && (i == len(u.buckets) || u.dropped[d] < u.buckets[i].start); d++ {
+	nb := x.buckets(u)
+	for i := 0; i <= nb; i++ {
+		for ; d < len(u.dropped) && (i == nb || u.dropped[d] < x.header(u, i).start()); d++ {
 			ns := len(a)
 			a = appendBucketName(a, u.dropped[d])
 			emit(a[ns:len(a):len(a)], nil)
 		}
-		if i == len(u.buckets) || !u.buckets[i].dirty {
+		if i == nb || !x.header(u, i).dirty() {
 			continue
 		}
-		b := &u.buckets[i]
-		b.dirty = false
+		h := x.header(u, i)
+		h.setDirty(false)
 		ns := len(a)
-		a = appendBucketName(a, b.start)
+		a = appendBucketName(a, h.start())
 		vs := len(a)
 		a = x.appendBucket(a, u, i)
 		emit(a[ns:vs:vs], a[vs:len(a):len(a)])
@@ -94,16 +95,20 @@ func appendBucketName(dst []byte, start schemas.Timestamp) []byte {
 
 // appendBucket appends the encoding of u's bucket i.
 func (x *Executor) appendBucket(dst []byte, u *User, i int) []byte {
-	b, parts := &u.buckets[i], x.parts(u, i)
+	parts := x.parts(u, i)
 	dst = binary.AppendUvarint(dst, codecVersion)
-	dst = binary.AppendUvarint(dst, uint64(b.events))
+	dst = binary.AppendUvarint(dst, uint64(x.header(u, i).events()))
 	for s := range x.slots {
 		dst = x.appendPartial(dst, s, &parts)
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(b.ids)))
-	if len(b.ids) > 0 {
+	var ids []any
+	if u.bucketIDs != nil {
+		ids = u.bucketIDs[i]
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(ids)))
+	if len(ids) > 0 {
 		idType := x.cat.Fields[x.cat.ID].Type
-		for _, id := range b.ids {
+		for _, id := range ids {
 			dst = appendValue(dst, idType, id)
 			dst = binary.AppendVarint(dst, int64(u.ids[id]))
 		}
@@ -318,12 +323,12 @@ func (x *Executor) DecodePart(u *User, name, data []byte) error {
 		u.baseNum, u.baseSide = base.num, *base.side
 	case len(name) == 9 && name[0] == partBucket:
 		start := schemas.Timestamp(binary.BigEndian.Uint64(name[1:]) ^ (1 << 63))
-		b := &bucket{start: start}
 		parts := x.newPartials()
-		b.events = int64(r.uvarint("bucket events"))
+		events := int64(r.uvarint("bucket events"))
 		for i := range x.slots {
 			x.readPartial(r, i, &parts)
 		}
+		var ids []any
 		if ni := r.count("id count"); ni > 0 {
 			if x.cat.ID < 0 {
 				return fmt.Errorf("%w: bucket %s: ids in a catalog without an id field", errCorrupt, start)
@@ -332,26 +337,38 @@ func (x *Executor) DecodePart(u *User, name, data []byte) error {
 			if u.ids == nil {
 				u.ids = make(map[any]schemas.Timestamp, ni)
 			}
-			b.ids = make([]any, 0, ni)
+			ids = make([]any, 0, ni)
 			for range ni {
 				id := r.value(idType)
 				ts := schemas.Timestamp(r.varint("id time"))
 				if r.err != nil {
 					break
 				}
-				b.ids = append(b.ids, id)
+				ids = append(ids, id)
 				u.ids[id] = ts
 			}
 		}
 		if err := r.end(); err != nil {
 			return fmt.Errorf("bucket %s: %w", start, err)
 		}
-		if n := len(u.buckets); n > 0 && u.buckets[n-1].start >= start {
-			return fmt.Errorf("%w: bucket %s after bucket %s", errCorrupt, start, u.buckets[n-1].start)
+		nb := x.buckets(u)
+		if nb > 0 && x.header(u, nb-1).start() >= start {
+			return fmt.Errorf("%w: bucket %s after bucket %s", errCorrupt, start, x.header(u, nb-1).start())
 		}
-		b.side = *parts.side
-		u.buckets = append(u.buckets, *b)
+		u.num = append(u.num, header{n: int64(start), i: events << 1})
 		u.num = append(u.num, parts.num...)
+		switch ns := x.sides.n; {
+		case *parts.side != nil:
+			if u.sides == nil {
+				u.sides = make([]side, nb*ns, (nb+1)*ns)
+			}
+			u.sides = append(u.sides, *parts.side...)
+		case u.sides != nil:
+			u.sides = append(u.sides, make([]side, ns)...)
+		}
+		if x.cat.ID >= 0 {
+			u.bucketIDs = append(u.bucketIDs, ids)
+		}
 	case len(name) == 1 && name[0] == partBaseFrom:
 		u.baseFrom = schemas.Timestamp(r.varint("base from"))
 		if err := r.end(); err != nil {

@@ -64,6 +64,9 @@ type Executor struct {
 	// slot.cell).
 	slots []slot
 	cells int
+	// stride is the number of cells a bucket takes in User.num: its
+	// header and its partials.
+	stride int
 	// sides lays out the sides of a bucket's cells.
 	sides sideLayout
 	// life are the slots of lifetime tags.
@@ -126,6 +129,7 @@ func New(c *schemas.Catalog, grace time.Duration) (*Executor, error) {
 		}
 		x.slots = append(x.slots, s)
 	}
+	x.stride = 1 + x.cells
 	x.sides.of = make([]int, x.cells)
 	for i := range x.sides.of {
 		x.sides.of[i] = -1
@@ -171,14 +175,18 @@ type User struct {
 	ikey int64
 	skey string
 	str  bool
-	// buckets in ascending start order (values: one allocation less per
-	// new bucket; a *bucket is valid until the next insert).
-	buckets []bucket
-	// num holds the cells of every bucket, Executor.cells per bucket,
-	// bucket after bucket in the buckets' order (see parts): one
-	// pointer-free allocation per user rather than one per bucket, which
-	// the garbage collector marks without scanning.
+	// num holds the buckets, in ascending start order, each in
+	// Executor.stride cells: a header (see header) and its partials
+	// (Executor.cells). One pointer-free allocation per user rather than
+	// one or more per bucket: the garbage collector marks it without
+	// scanning it, and it is the user's only object for most users.
 	num []partial
+	// sides holds the sides of every bucket's partials, Executor.sides.n
+	// per bucket in the buckets' order (nil until one is needed, see
+	// partials); bucketIDs the event ids applied to each bucket (id
+	// catalogs only, else nil).
+	sides     []side
+	bucketIDs [][]any
 	// baseNum and baseSide are the lifetime base: the lifetime slots'
 	// cells over evicted buckets (baseNum nil when nothing was evicted
 	// or the catalog has no lifetime tag), see base.
@@ -198,17 +206,26 @@ type User struct {
 	dropped   []schemas.Timestamp
 }
 
-type bucket struct {
-	start  schemas.Timestamp
-	events int64
-	// side holds the sides of the bucket's partials (nil until one is
-	// needed, see partials).
-	side []side
-	// ids are the event ids applied to the bucket (id catalogs only).
-	ids []any
-	// dirty: changed since the last Flush.
-	dirty bool
+// header is the first cell of a bucket in User.num: n is the bucket's
+// start, i its event count times two, plus one when the bucket changed
+// since the last Flush.
+type header = partial
+
+func (h *header) start() schemas.Timestamp { return schemas.Timestamp(h.n) }
+func (h *header) events() int64            { return h.i >> 1 }
+func (h *header) dirty() bool              { return h.i&1 != 0 }
+func (h *header) setDirty(on bool) {
+	h.i &^= 1
+	if on {
+		h.i |= 1
+	}
 }
+
+// buckets is the number of u's buckets.
+func (x *Executor) buckets(u *User) int { return len(u.num) / x.stride }
+
+// header is the header of u's bucket i.
+func (x *Executor) header(u *User, i int) *header { return &u.num[i*x.stride] }
 
 // NewUser returns an empty user with key, an int64 or a string (the
 // key field's types).
@@ -244,11 +261,10 @@ func (u *User) Key() any {
 // users can load them from memory in one loop whose cache misses
 // overlap. The result is only there to keep the reads.
 func (u *User) Warm() int64 {
-	n := len(u.buckets)
-	if n == 0 {
+	if len(u.num) == 0 {
 		return 0
 	}
-	return int64(u.buckets[0].start) + int64(u.buckets[n-1].start) + u.num[0].n + u.num[len(u.num)-1].n
+	return u.num[0].n + u.num[len(u.num)-1].n
 }
 
 // IntKey is u's key when it is an int64 (false for a string key),
@@ -260,7 +276,7 @@ func (u *User) IntKey() (int64, bool) { return u.ikey, !u.str }
 func (u *User) StringKey() (string, bool) { return u.skey, u.str }
 
 // Empty reports whether the user holds no state at all.
-func (u *User) Empty() bool { return len(u.buckets) == 0 && !u.hasBase() }
+func (u *User) Empty() bool { return len(u.num) == 0 && !u.hasBase() }
 
 // hasBase reports whether u has a lifetime base.
 func (u *User) hasBase() bool { return u.baseNum != nil }
@@ -280,8 +296,8 @@ func (x *Executor) newPartials() partials {
 // parts is the view of the partials of u's bucket i, valid until a
 // bucket is inserted or evicted.
 func (x *Executor) parts(u *User, i int) partials {
-	n := x.cells
-	return partials{num: u.num[i*n : (i+1)*n : (i+1)*n], side: &u.buckets[i].side, sides: &x.sides}
+	n, ns := x.stride, x.sides.n
+	return partials{num: u.num[i*n+1 : (i+1)*n : (i+1)*n], side: &u.sides, off: i * ns, size: x.buckets(u) * ns, sides: &x.sides}
 }
 
 // Apply folds e into u unless it is older than keepFrom (Late) or repeats
@@ -301,12 +317,12 @@ func (x *Executor) Apply(u *User, e *schemas.Event, keepFrom schemas.Timestamp) 
 		u.ids[id] = e.Time
 	}
 	bi := x.bucketFor(u, x.cat.BucketStart(e.Time))
-	b, parts := &u.buckets[bi], x.parts(u, bi)
+	h, parts := x.header(u, bi), x.parts(u, bi)
 	if x.cat.ID >= 0 {
-		b.ids = append(b.ids, e.Values[x.cat.ID])
+		u.bucketIDs[bi] = append(u.bucketIDs[bi], e.Values[x.cat.ID])
 	}
-	b.events++
-	b.dirty = true
+	h.i |= 1           // dirty
+	h.i += 2           // one event more
 	var where [64]int8 // 0 unknown, 1 true, 2 false; per slot of first use
 	for i := range x.slots {
 		s := &x.slots[i]
@@ -340,20 +356,30 @@ func (x *Executor) Apply(u *User, e *schemas.Event, keepFrom schemas.Timestamp) 
 // bucketFor finds or inserts the bucket starting at start and returns its
 // index.
 func (x *Executor) bucketFor(u *User, start schemas.Timestamp) int {
-	n := len(u.buckets)
+	n := x.buckets(u)
 	i := n
-	for i > 0 && u.buckets[i-1].start >= start {
-		if u.buckets[i-1].start == start {
+	for i > 0 && x.header(u, i-1).start() >= start {
+		if x.header(u, i-1).start() == start {
 			return i - 1
 		}
 		i--
 	}
-	u.buckets = slices.Insert(u.buckets, i, bucket{start: start})
-	s := x.cells
+	s := x.stride
 	at := i * s
 	u.num = slices.Grow(u.num, s)[:len(u.num)+s]
 	copy(u.num[at+s:], u.num[at:])
 	clear(u.num[at : at+s])
+	u.num[at].n = int64(start)
+	if u.sides != nil {
+		ns := x.sides.n
+		at := i * ns
+		u.sides = slices.Grow(u.sides, ns)[:len(u.sides)+ns]
+		copy(u.sides[at+ns:], u.sides[at:])
+		clear(u.sides[at : at+ns])
+	}
+	if x.cat.ID >= 0 {
+		u.bucketIDs = slices.Insert(u.bucketIDs, i, nil)
+	}
 	return i
 }
 
@@ -362,10 +388,10 @@ func (x *Executor) bucketFor(u *User, start schemas.Timestamp) int {
 // those are exactly the ids seen before keepFrom). It reports whether
 // anything changed.
 func (x *Executor) Evict(u *User, keepFrom schemas.Timestamp) bool {
-	k := 0
-	for k < len(u.buckets) && u.buckets[k].start < keepFrom {
-		b := &u.buckets[k]
-		if len(x.life) > 0 && b.start >= u.baseFrom { // before baseFrom: in the base already
+	k, nb := 0, x.buckets(u)
+	for ; k < nb && x.header(u, k).start() < keepFrom; k++ {
+		start := x.header(u, k).start()
+		if len(x.life) > 0 && start >= u.baseFrom { // before baseFrom: in the base already
 			if !u.hasBase() {
 				u.baseNum = make([]partial, x.cells)
 			}
@@ -375,23 +401,32 @@ func (x *Executor) Evict(u *User, keepFrom schemas.Timestamp) bool {
 			}
 			u.baseDirty = true
 		}
-		for _, id := range b.ids {
-			delete(u.ids, id)
+		if u.bucketIDs != nil {
+			for _, id := range u.bucketIDs[k] {
+				delete(u.ids, id)
+			}
 		}
-		u.dropped = append(u.dropped, b.start)
-		k++
+		u.dropped = append(u.dropped, start)
 	}
 	if k == 0 {
 		return false
 	}
-	n := copy(u.buckets, u.buckets[k:])
-	clear(u.buckets[n:]) // let the dropped buckets go
-	u.buckets = u.buckets[:n]
-	s := x.cells
-	copy(u.num, u.num[k*s:])
-	u.num = u.num[:n*s]
+	n := nb - k
+	copy(u.num, u.num[k*x.stride:])
+	u.num = u.num[:n*x.stride]
+	if u.sides != nil {
+		ns := x.sides.n
+		m := copy(u.sides, u.sides[k*ns:])
+		clear(u.sides[m:]) // let the dropped sides' strings and sets go
+		u.sides = u.sides[:m]
+	}
+	if u.bucketIDs != nil {
+		m := copy(u.bucketIDs, u.bucketIDs[k:])
+		clear(u.bucketIDs[m:])
+		u.bucketIDs = u.bucketIDs[:m]
+	}
 	if n == 0 { // a quiet user keeps no arrays
-		u.buckets, u.num = nil, nil
+		u.num, u.sides, u.bucketIDs = nil, nil, nil
 	}
 	return true
 }
@@ -401,11 +436,11 @@ func (x *Executor) Evict(u *User, keepFrom schemas.Timestamp) bool {
 // a lifetime tag, else some event within the longest window before asOf.
 func (x *Executor) Present(u *User, asOf schemas.Timestamp) bool {
 	if len(x.life) > 0 {
-		return u.hasBase() || (len(u.buckets) > 0 && u.buckets[0].start < asOf)
+		return u.hasBase() || (len(u.num) > 0 && x.header(u, 0).start() < asOf)
 	}
 	from := asOf - schemas.Timestamp(x.longest)
-	for i := range u.buckets {
-		if b := &u.buckets[i]; b.start >= from && b.start < asOf && b.events > 0 {
+	for i := range x.buckets(u) {
+		if h := x.header(u, i); h.start() >= from && h.start() < asOf && h.events() > 0 {
 			return true
 		}
 	}
@@ -444,12 +479,12 @@ func (x *Executor) Values(dst []any, u *User, asOf schemas.Timestamp) []any {
 			}
 			from = max(from, u.baseFrom) // the base covers what is before
 		}
-		for j := range u.buckets {
-			b := &u.buckets[j]
-			if b.start < from {
+		for j := range x.buckets(u) {
+			start := x.header(u, j).start()
+			if start < from {
 				continue
 			}
-			if b.start >= asOf {
+			if start >= asOf {
 				break
 			}
 			parts := x.parts(u, j)

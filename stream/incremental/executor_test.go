@@ -82,7 +82,8 @@ func (h *harness) checkpoint(t *testing.T) {
 		for _, n := range names {
 			require.NoError(t, h.x.DecodePart(dec, []byte(n), st[n]), "user %v part %x", key, n)
 		}
-		require.Equal(t, len(u.buckets), len(dec.buckets), "user %v buckets", key)
+		require.Equal(t, h.x.buckets(u), h.x.buckets(dec), "user %v buckets", key)
+		require.Equal(t, u.num, dec.num, "user %v cells", key)
 		require.Equal(t, len(u.ids), len(dec.ids), "user %v ids", key)
 		require.Equal(t, u.hasBase(), dec.hasBase(), "user %v base", key)
 		h.users[key] = dec
@@ -348,7 +349,7 @@ func TestFlushWritesOnlyChangedParts(t *testing.T) {
 	require.Equal(t, Applied, x.Apply(u, &e, 0))
 	require.Equal(t, []op{{partBucket, false}}, flush(), "one event rewrites its bucket only")
 
-	oldest := u.buckets[0].start
+	oldest := x.header(u, 0).start()
 	require.True(t, x.Evict(u, oldest+schemas.Timestamp(c.Bucket)))
 	want := []op{{partBucket, true}}
 	if len(x.life) > 0 {

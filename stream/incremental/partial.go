@@ -65,12 +65,17 @@ type side struct {
 }
 
 // partials is a view of one bucket's (or the lifetime base's) cells and
-// of their sides: *side is nil until some cell needs one, then made for
-// all cells where side points (the bucket's or the base's field). The
-// methods below take the index of the slot's (first) cell.
+// of their sides: *side is nil until some cell needs one, then made (size
+// sides, see sideAt) for all cells where side points (the user's array
+// of every bucket's sides, or the base's). The sides of this view start
+// at off in it. The methods below take the index of the slot's (first)
+// cell.
 type partials struct {
 	num  []partial
 	side *[]side
+	// off is where this view's sides start in *side; size is how many
+	// sides to make when *side is nil (0: those of one set of cells).
+	off, size int
 	// sides lays the sides out (Executor.sides); nil: one per cell.
 	sides *sideLayout
 }
@@ -90,9 +95,9 @@ type sideLayout struct {
 // sideIndex is the index of cell i's side in *x.side.
 func (x *partials) sideIndex(i int) int {
 	if x.sides == nil {
-		return i
+		return x.off + i
 	}
-	return x.sides.of[i]
+	return x.off + x.sides.of[i]
 }
 
 // newPartials is a fresh set of cells with its own sides.
@@ -103,9 +108,13 @@ func newPartials(cells int) partials {
 // sideAt is cell i's side, made on first use.
 func (x *partials) sideAt(i int) *side {
 	if *x.side == nil {
-		n := len(x.num)
-		if x.sides != nil {
+		n := x.size
+		switch {
+		case n > 0:
+		case x.sides != nil:
 			n = x.sides.n
+		default:
+			n = len(x.num)
 		}
 		*x.side = make([]side, n)
 	}

@@ -298,8 +298,6 @@ func (b *streamBench) startIngest(ctx context.Context) (stop func() (string, err
 	}, nil
 }
 
-
-
 func (b *streamBench) landing(ctx context.Context) (Result, error) {
 	b.stop()
 	if err := <-b.done; err != nil {

@@ -147,22 +147,35 @@ func (c Config) generate(path string) (Result, error) {
 		return Result{}, err
 	}
 	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return Result{}, err
-	}
-	w, err := gen.NewWriter(f, c.Catalog, "csv")
-	if err != nil {
-		return Result{}, err
-	}
 	o := gen.Options{Seed: c.Seed, Users: c.Users, Events: c.Events, Start: start, Span: span.Milliseconds(),
 		Partitions: 1, TieRate: 0.02, Cardinality: 5000}
 	n := int64(0)
-	err = gen.Stream(c.Catalog, o, func(e *schemas.Event) error {
+	err := writeCSV(tmp, c.Catalog, o, func(*schemas.Event) {
 		n++
 		if c.Progress != nil && n%2_000_000 == 0 {
 			fmt.Fprintf(c.Progress, "  gen: %d of %d events\n", n, c.Events)
 		}
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("generating %s: %w", path, err)
+	}
+	return Result{Items: n, Unit: "events"}, os.Rename(tmp, path)
+}
+
+// writeCSV writes the events o generates to a CSV file at path, calling
+// each with every event first.
+func writeCSV(path string, c *schemas.Catalog, o gen.Options, each func(*schemas.Event)) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w, err := gen.NewWriter(f, c, "csv")
+	if err != nil {
+		_ = f.Close()
+		return err
+	}
+	err = gen.Stream(c, o, func(e *schemas.Event) error {
+		each(e)
 		return w.Write(e)
 	})
 	if err == nil {
@@ -171,10 +184,7 @@ func (c Config) generate(path string) (Result, error) {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return Result{}, fmt.Errorf("generating %s: %w", path, err)
-	}
-	return Result{Items: n, Unit: "events"}, os.Rename(tmp, path)
+	return err
 }
 
 // Stage is one named step of the benchmark.

@@ -57,32 +57,16 @@ func (f *ingestFile) bytesOf(n int64) int64 {
 // (the same generator options) to path as CSV, for `portrait produce`,
 // and records the sizes of the messages they make.
 func writeIngest(c Config, path string, seed uint64, count int) (*ingestFile, error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	w, err := gen.NewWriter(f, c.Catalog, "csv")
-	if err != nil {
-		_ = f.Close()
-		return nil, err
-	}
 	in := &ingestFile{path: path}
 	var value []byte
-	err = gen.Stream(c.Catalog, ingestOptions(c, seed, count), func(e *schemas.Event) error {
+	err := writeCSV(path, c.Catalog, ingestOptions(c, seed, count), func(e *schemas.Event) {
 		if in.n%sizeEvery == 0 {
 			in.sizes = append(in.sizes, in.total)
 		}
 		value = source.AppendJSON(value[:0], c.Catalog, e.Values)
 		in.total += int64(len(source.Key(e.Values[c.Catalog.Key])) + len(value))
 		in.n++
-		return w.Write(e)
 	})
-	if err == nil {
-		err = w.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
 		return nil, fmt.Errorf("writing the ingest events to %s: %w", path, err)
 	}

@@ -2,11 +2,17 @@ package batch
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
+	"slices"
 	"time"
+
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/portrait-dev/portrait/batch/local"
 	"github.com/portrait-dev/portrait/schemas"
@@ -126,7 +132,7 @@ func Recompute(ctx context.Context, cfg Config) (Stats, error) {
 	var profiles *local.Profiles
 	// boxed: the profiles as the publisher takes them, when already boxed.
 	var boxed []schemas.Profile
-	var state *local.State
+	var state local.StateView
 	if cfg.Engine == EngineClickHouse {
 		if boxed, err = cfg.SQL.Compute(ctx, cat, cutoff); err != nil {
 			return st, fmt.Errorf("recompute %s on clickhouse: %w", cutoff, err)
@@ -153,11 +159,14 @@ func Recompute(ctx context.Context, cfg Config) (Stats, error) {
 			return st, err
 		}
 		st.Hours, st.Files = len(hs), len(files)
-		res, err := local.Compute(ctx, cat, cutoff, eventSource(cat, files), base)
+		res, err := local.ComputeWith(ctx, cat, cutoff, eventSource(cat, files), base, keyHints(cat, files))
 		if err != nil {
 			return st, fmt.Errorf("recompute %s: %w", cutoff, err)
 		}
-		profiles, state, st.Events = res.Profiles, res.State, res.Scanned
+		profiles, st.Events = res.Profiles, res.Scanned
+		if res.State != nil {
+			state = res.State
+		}
 	}
 	st.Users = profiles.Len()
 	if _, err := WriteSnapshot(cfg.Root, cat, SnapshotWrite{
@@ -293,4 +302,76 @@ func hoursChanged(info SnapshotInfo, now map[schemas.Timestamp]int64, c0 schemas
 		}
 	}
 	return ""
+}
+
+// keyHints reads the range of the int64 keys of the events files, and
+// their row count, from the files' footers (no hint when a file has no
+// statistics of its key column or cannot be read: the engine then reads
+// the events without).
+func keyHints(cat *schemas.Catalog, files []string) local.Hints {
+	key := cat.KeyField()
+	if key.Type != schemas.TypeInt64 || len(files) == 0 {
+		return local.Hints{}
+	}
+	h := local.Hints{KeyRange: true, KeyMin: math.MaxInt64, KeyMax: math.MinInt64}
+	var buf []byte
+	for _, path := range files {
+		var ok bool
+		if buf, ok = footerKeyRange(path, key.Name, buf, &h); !ok {
+			return local.Hints{}
+		}
+	}
+	return h
+}
+
+// footerKeyRange widens h to the statistics of column name in the footer
+// of the Parquet file at path and adds its rows; false when they are not
+// there. buf is scratch space (returned for reuse).
+func footerKeyRange(path, name string, buf []byte, h *local.Hints) ([]byte, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return buf, false
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() < 12 {
+		return buf, false
+	}
+	var tail [8]byte
+	if _, err := f.ReadAt(tail[:], st.Size()-8); err != nil || string(tail[4:]) != "PAR1" {
+		return buf, false
+	}
+	n := int64(binary.LittleEndian.Uint32(tail[:4]))
+	if n > st.Size()-12 || n > 64<<20 {
+		return buf, false
+	}
+	buf = slices.Grow(buf[:0], int(n))[:n]
+	if _, err := f.ReadAt(buf, st.Size()-8-n); err != nil {
+		return buf, false
+	}
+	var md format.FileMetaData
+	if err := thrift.Unmarshal(new(thrift.CompactProtocol), buf, &md); err != nil {
+		return buf, false
+	}
+	for _, rg := range md.RowGroups {
+		found := false
+		for _, c := range rg.Columns {
+			m := &c.MetaData
+			if len(m.PathInSchema) != 1 || m.PathInSchema[0] != name {
+				continue
+			}
+			if m.Type != format.Int64 || len(m.Statistics.MinValue) != 8 || len(m.Statistics.MaxValue) != 8 || m.Statistics.NullCount > 0 {
+				return buf, false
+			}
+			lo := int64(binary.LittleEndian.Uint64(m.Statistics.MinValue))
+			hi := int64(binary.LittleEndian.Uint64(m.Statistics.MaxValue))
+			h.KeyMin, h.KeyMax = min(h.KeyMin, lo), max(h.KeyMax, hi)
+			found = true
+		}
+		if !found && rg.NumRows > 0 {
+			return buf, false
+		}
+		h.Rows += rg.NumRows
+	}
+	return buf, true
 }

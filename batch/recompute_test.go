@@ -212,3 +212,26 @@ func TestRecomputeTaobaoSamples(t *testing.T) {
 	// The publisher gets the same profiles, boxed from the engine's columns.
 	require.Empty(t, reference.Diff(cat, want, pub.last, 10))
 }
+
+// TestKeyHints: the key range and row count read from the events files'
+// footers are those of the events; a file without them gives no hint.
+func TestKeyHints(t *testing.T) {
+	cat := loadCatalog(t, "taobao")
+	root := t.TempDir()
+	events := genEvents(cat, 3)
+	writeEvents(t, root, cat, events, "a")
+	files, err := warehouse.AllEventFiles(root)
+	require.NoError(t, err)
+	lo, hi := events[0].Values[cat.Key].(int64), events[0].Values[cat.Key].(int64)
+	for _, e := range events {
+		k := e.Values[cat.Key].(int64)
+		lo, hi = min(lo, k), max(hi, k)
+	}
+	h := keyHints(cat, files)
+	require.True(t, h.KeyRange)
+	require.Equal(t, lo, h.KeyMin)
+	require.Equal(t, hi, h.KeyMax)
+	require.Equal(t, int64(len(events)), h.Rows)
+
+	require.False(t, keyHints(cat, append(files, filepath.Join(root, "missing.parquet"))).KeyRange)
+}

@@ -68,7 +68,7 @@ type SnapshotWrite struct {
 	// Profiles sorted by key (nil: none).
 	Profiles *local.Profiles
 	// State, when not nil, is stored under _state/ for the next run.
-	State  *local.State
+	State  local.StateView
 	Engine string
 	Hours  map[schemas.Timestamp]int64
 	Base   *schemas.Timestamp

@@ -48,12 +48,13 @@ const (
 	colOffset
 )
 
-func writeState(path string, cat *schemas.Catalog, s *local.State) (warehouse.MarkerFile, error) {
+func writeState(path string, cat *schemas.Catalog, s local.StateView) (warehouse.MarkerFile, error) {
 	if err := s.Check(cat); err != nil {
 		return warehouse.MarkerFile{}, err
 	}
-	w := &stateWriter{cat: cat, s: s, names: make([]parquet.Value, len(s.Tags)), kinds: make([]stateKind, len(s.Tags))}
-	for j, ti := range s.Tags {
+	tags := s.StateTags()
+	w := &stateWriter{cat: cat, s: s, nl: len(tags), names: make([]parquet.Value, len(tags)), kinds: make([]stateKind, len(tags))}
+	for j, ti := range tags {
 		t := &cat.Tags[ti]
 		w.names[j] = parquet.ByteArrayValue([]byte(t.Name))
 		switch t.Agg {
@@ -73,15 +74,21 @@ func writeState(path string, cat *schemas.Catalog, s *local.State) (warehouse.Ma
 		}
 	}
 	// Row groups start at a user: the first user after rowsPerGroup rows.
+	// The partials are read stateChunk users at a time.
 	var starts []int
-	rows := rowsPerGroup
-	for i := range s.Keys {
-		if rows >= rowsPerGroup {
-			starts, rows = append(starts, i), 0
+	var parts []schemas.Partial
+	rows, n := rowsPerGroup, s.Len()
+	for lo := 0; lo < n; lo += stateChunk {
+		hi := min(lo+stateChunk, n)
+		parts = s.PartialsOf(parts, lo, hi)
+		for i := lo; i < hi; i++ {
+			if rows >= rowsPerGroup {
+				starts, rows = append(starts, i), 0
+			}
+			rows += w.rowsOf(parts[(i-lo)*w.nl : (i-lo+1)*w.nl])
 		}
-		rows += w.rowsOf(i)
 	}
-	starts = append(starts, len(s.Keys))
+	starts = append(starts, n)
 	cols := stateColumns(cat)
 	return writeTable(path, cat.Name+"_state", stateCodec, cols, len(starts)-1, func() filler {
 		return &stateFiller{stateWriter: w, starts: starts}
@@ -100,17 +107,24 @@ const (
 	kindMode                      // a row per value, n its count
 )
 
+// stateChunk is how many users' partials writeState reads at a time to
+// count their rows.
+const stateChunk = 4096
+
 // stateFiller gives the columns of the state file, a row group of whole
 // users at a time.
 type stateFiller struct {
 	*stateWriter
-	starts []int      // the first user of every row group, then len(Keys)
-	refs   []stateRef // the rows of the current row group
+	starts []int             // the first user of every row group, then the number of users
+	parts  []schemas.Partial // the partials of the current row group's users
+	refs   []stateRef        // the rows of the current row group
 }
 
 func (f *stateFiller) group(g int) (int, error) {
+	lo, hi := f.starts[g], f.starts[g+1]
+	f.parts = f.s.PartialsOf(f.parts, lo, hi)
 	var err error
-	f.refs, err = f.rows(f.refs[:0], f.starts[g], f.starts[g+1])
+	f.refs, err = f.rows(f.refs[:0], f.parts, lo, hi)
 	return len(f.refs), err
 }
 
@@ -184,7 +198,8 @@ func (f *stateFiller) column(dst []parquet.Value, c, lo, hi int) ([]parquet.Valu
 // written column by column.
 type stateWriter struct {
 	cat   *schemas.Catalog
-	s     *local.State
+	s     local.StateView
+	nl    int             // the number of state tags
 	names []parquet.Value // the tag column, by state tag
 	kinds []stateKind     // by state tag
 }
@@ -203,12 +218,12 @@ type stateRef struct {
 	vc  int32
 }
 
-// rowsOf is the number of rows of user i: its presence row and those of
-// its partials.
-func (w *stateWriter) rowsOf(i int) int {
+// rowsOf is the number of rows of a user of partials ps: its presence
+// row and those of its partials.
+func (w *stateWriter) rowsOf(ps []schemas.Partial) int {
 	n := 1
 	for j, k := range w.kinds {
-		n += partialRows(k, &w.s.Partials[i][j])
+		n += partialRows(k, &ps[j])
 	}
 	return n
 }
@@ -226,17 +241,18 @@ func partialRows(k stateKind, p *schemas.Partial) int {
 	return 0
 }
 
-// rows appends the rows of users [lo, hi) to refs.
-func (w *stateWriter) rows(refs []stateRef, lo, hi int) ([]stateRef, error) {
+// rows appends the rows of users [lo, hi), of partials parts, to refs.
+func (w *stateWriter) rows(refs []stateRef, parts []schemas.Partial, lo, hi int) ([]stateRef, error) {
 	kt := w.cat.KeyField().Type
 	for i := lo; i < hi; i++ {
 		var key parquet.Value
-		if !setValue(&key, kt, w.s.Keys[i]) {
-			return refs, fmt.Errorf("state key %v is %T, want %s", w.s.Keys[i], w.s.Keys[i], kt)
+		if k := w.s.Key(i); !setValue(&key, kt, k) {
+			return refs, fmt.Errorf("state key %v is %T, want %s", k, k, kt)
 		}
 		refs = append(refs, stateRef{key: key, j: -1, k: -1, vc: -1})
+		ps := parts[(i-lo)*w.nl : (i-lo+1)*w.nl]
 		for j, kind := range w.kinds {
-			p := &w.s.Partials[i][j]
+			p := &ps[j]
 			if kind == kindDistinct || kind == kindMode {
 				for k := range p.Values {
 					refs = append(refs, stateRef{key: key, p: p, j: int32(j), k: int32(k)})

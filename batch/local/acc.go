@@ -65,6 +65,17 @@ func newAcc(cat *schemas.Catalog, t *schemas.Tag, strs *interner) (acc, error) {
 	return nil, fmt.Errorf("tag %s: no local aggregate for %s", t.Name, t.Agg)
 }
 
+// seer is an accumulator that tells whether a user had an event it
+// aggregated.
+type seer interface{ seen(u uint32) bool }
+
+func (a *countAcc) seen(u uint32) bool     { return *a.n.at(u) > 0 }
+func (a *sumAcc[T]) seen(u uint32) bool    { return a.s.at(u).n > 0 }
+func (a *minMaxAcc[T]) seen(u uint32) bool { return a.v.at(u).has }
+func (a *rangeView[T]) seen(u uint32) bool { return a.r.v.at(u).hasLo }
+func (a *minMaxStrAcc) seen(u uint32) bool { return a.has[u] }
+func (a *edgeAcc[T]) seen(u uint32) bool   { return a.e.at(u).has() }
+
 func grow[T any](s []T, n int) []T {
 	if n <= len(s) {
 		return s
@@ -80,18 +91,19 @@ func grow[T any](s []T, n int) []T {
 
 // ---- count
 
-type countAcc struct{ n []int64 }
+type countAcc struct{ n userSlots[int64] }
 
-func (a *countAcc) grow(n int) { a.n = grow(a.n, n) }
+func (a *countAcc) grow(n int) { a.n.grow(n) }
 
 func (a *countAcc) add(_ *batch, sel []int32, users []uint32) error {
+	base, stride := a.n.view()
 	for _, r := range sel {
-		a.n[users[r]]++
+		*slotAt[int64](base, stride, users[r])++
 	}
 	return nil
 }
 
-func (a *countAcc) merge(u uint32, p schemas.Partial) error { a.n[u] += p.N; return nil }
+func (a *countAcc) merge(u uint32, p schemas.Partial) error { *a.n.at(u) += p.N; return nil }
 
 // ---- sum and avg
 
@@ -100,7 +112,7 @@ func (a *countAcc) merge(u uint32, p schemas.Partial) error { a.n[u] += p.N; ret
 type sumAcc[T int64 | float64] struct {
 	field int
 	avg   bool
-	s     []sumSlot[T]
+	s     userSlots[sumSlot[T]]
 }
 
 type sumSlot[T int64 | float64] struct {
@@ -108,7 +120,7 @@ type sumSlot[T int64 | float64] struct {
 	n int64
 }
 
-func (a *sumAcc[T]) grow(n int) { a.s = grow(a.s, n) }
+func (a *sumAcc[T]) grow(n int) { a.s.grow(n) }
 
 func (a *sumAcc[T]) add(b *batch, sel []int32, users []uint32) error {
 	c, err := b.col(a.field)
@@ -116,8 +128,9 @@ func (a *sumAcc[T]) add(b *batch, sel []int32, users []uint32) error {
 		return err
 	}
 	xs := slice[T](c)
+	base, stride := a.s.view()
 	for _, r := range sel {
-		st := &a.s[users[r]]
+		st := slotAt[sumSlot[T]](base, stride, users[r])
 		st.s += xs[r]
 		st.n++
 	}
@@ -125,8 +138,9 @@ func (a *sumAcc[T]) add(b *batch, sel []int32, users []uint32) error {
 }
 
 func (a *sumAcc[T]) partial(u uint32) schemas.Partial {
-	p := schemas.Partial{N: a.s[u].n}
-	switch s := any(a.s[u].s).(type) {
+	st := a.s.at(u)
+	p := schemas.Partial{N: st.n}
+	switch s := any(st.s).(type) {
 	case int64:
 		p.Int = s
 	case float64:
@@ -143,8 +157,9 @@ func (a *sumAcc[T]) merge(u uint32, p schemas.Partial) error {
 	case *float64:
 		*x = p.Float
 	}
-	a.s[u].s += v
-	a.s[u].n += p.N
+	st := a.s.at(u)
+	st.s += v
+	st.n += p.N
 	return nil
 }
 
@@ -167,7 +182,7 @@ func slice[T any](v *vec) []T {
 type minMaxAcc[T int64 | float64] struct {
 	field int
 	max   bool
-	v     []minMaxSlot[T]
+	v     userSlots[minMaxSlot[T]]
 }
 
 type minMaxSlot[T int64 | float64] struct {
@@ -175,7 +190,7 @@ type minMaxSlot[T int64 | float64] struct {
 	has bool
 }
 
-func (a *minMaxAcc[T]) grow(n int) { a.v = grow(a.v, n) }
+func (a *minMaxAcc[T]) grow(n int) { a.v.grow(n) }
 
 func (a *minMaxAcc[T]) add(b *batch, sel []int32, users []uint32) error {
 	c, err := b.col(a.field)
@@ -183,9 +198,10 @@ func (a *minMaxAcc[T]) add(b *batch, sel []int32, users []uint32) error {
 		return err
 	}
 	xs := slice[T](c)
+	base, stride := a.v.view()
 	if a.max {
 		for _, r := range sel {
-			st, x := &a.v[users[r]], xs[r]
+			st, x := slotAt[minMaxSlot[T]](base, stride, users[r]), xs[r]
 			if !st.has || x > st.v {
 				st.v, st.has = x, true
 			}
@@ -193,7 +209,7 @@ func (a *minMaxAcc[T]) add(b *batch, sel []int32, users []uint32) error {
 		return nil
 	}
 	for _, r := range sel {
-		st, x := &a.v[users[r]], xs[r]
+		st, x := slotAt[minMaxSlot[T]](base, stride, users[r]), xs[r]
 		if !st.has || x < st.v {
 			st.v, st.has = x, true
 		}
@@ -209,7 +225,7 @@ func (a *minMaxAcc[T]) merge(u uint32, p schemas.Partial) error {
 	if err != nil {
 		return err
 	}
-	st := &a.v[u]
+	st := a.v.at(u)
 	if !st.has || (a.max && x > st.v) || (!a.max && x < st.v) {
 		st.v, st.has = x, true
 	}
@@ -290,7 +306,7 @@ type edgeAcc[T int64 | float64 | bool] struct {
 	field int
 	last  bool
 	strs  *interner
-	e     []edgeSlot[T]
+	e     userSlots[edgeSlot[T]]
 }
 
 // edgeSlot is 32 bytes, so that slots never straddle cache lines.
@@ -305,7 +321,7 @@ type edgeSlot[T int64 | float64 | bool] struct {
 
 func (st *edgeSlot[T]) has() bool { return st.ref != 0 }
 
-func (a *edgeAcc[T]) grow(n int) { a.e = grow(a.e, n) }
+func (a *edgeAcc[T]) grow(n int) { a.e.grow(n) }
 
 // before reports whether (t1, p1, o1) orders before (t2, p2, o2).
 func before(t1 int64, p1 int32, o1 int64, t2 int64, p2 int32, o2 int64) bool {
@@ -330,8 +346,9 @@ func (a *edgeAcc[T]) add(b *batch, sel []int32, users []uint32) error {
 	} else if ids, err = b.codes(a.field); err != nil {
 		return err
 	}
+	base, stride := a.e.view()
 	for _, r := range sel {
-		st := &a.e[users[r]]
+		st := slotAt[edgeSlot[T]](base, stride, users[r])
 		t, p, o := b.ts[r], b.part[r], b.off[r]
 		if st.has() {
 			if a.last {
@@ -356,7 +373,7 @@ func (a *edgeAcc[T]) merge(u uint32, p schemas.Partial) error {
 	if p.N == 0 || p.Value == nil {
 		return nil
 	}
-	st := &a.e[u]
+	st := a.e.at(u)
 	t := int64(p.Time)
 	if st.has() {
 		if a.last && !before(st.t, st.p, st.o, t, p.Partition, p.Offset) {

@@ -111,7 +111,9 @@ func BenchmarkLocalCompute(b *testing.B) {
 				if shards <= 0 {
 					shards = defaultShards()
 				}
-				res, err := compute(context.Background(), cat, cutoff, src, nil, shards)
+				// The keys are 0..users-1, as the warehouse's footers would say.
+				h := Hints{KeyRange: true, KeyMax: int64(*benchUsers - 1), Rows: int64(*benchEvents)}
+				res, err := compute(context.Background(), cat, cutoff, src, nil, h, shards)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -194,7 +194,7 @@ func TestComputeBase(t *testing.T) {
 			}
 			full, err := Compute(context.Background(), cat, c1, all, nil)
 			require.NoError(t, err)
-			inc, err := Compute(context.Background(), cat, c1, sliceSource(t, cat, later, 500), r0.State)
+			inc, err := Compute(context.Background(), cat, c1, sliceSource(t, cat, later, 500), r0.State.State())
 			require.NoError(t, err)
 			if cat.ID < 0 {
 				require.Empty(t, reference.Diff(cat, full.Profiles.Boxed(), inc.Profiles.Boxed(), 10))

@@ -16,15 +16,16 @@ type filler interface {
 }
 
 func (a *countAcc) fill(users []uint32, pos []int, c *Column) {
-	n, out := a.n, c.Int
+	base, stride := a.n.view()
+	out := c.Int
 	for k, u := range users {
-		out[pos[k]] = n[u]
+		out[pos[k]] = *slotAt[int64](base, stride, u)
 	}
 }
 
 func (a *sumAcc[T]) fill(users []uint32, pos []int, c *Column) {
 	for k, u := range users {
-		st, i := a.s[u], pos[k]
+		st, i := a.s.at(u), pos[k]
 		if st.n == 0 {
 			continue
 		}
@@ -49,7 +50,7 @@ func (a *sumAcc[T]) fill(users []uint32, pos []int, c *Column) {
 func (a *minMaxAcc[T]) fill(users []uint32, pos []int, c *Column) {
 	out := slots[T](c)
 	for k, u := range users {
-		st, i := a.v[u], pos[k]
+		st, i := a.v.at(u), pos[k]
 		out[i], c.Valid[i] = st.v, st.has
 	}
 }
@@ -74,7 +75,7 @@ func (a *minMaxStrAcc) fill(users []uint32, pos []int, c *Column) {
 func (a *edgeAcc[T]) fill(users []uint32, pos []int, c *Column) {
 	if a.strs != nil {
 		for k, u := range users {
-			if ref := a.e[u].ref; ref != 0 {
+			if ref := a.e.at(u).ref; ref != 0 {
 				i := pos[k]
 				c.Str[i], c.Valid[i] = a.strs.vals[ref-1], true
 			}
@@ -83,7 +84,7 @@ func (a *edgeAcc[T]) fill(users []uint32, pos []int, c *Column) {
 	}
 	out := slots[T](c)
 	for k, u := range users {
-		st, i := &a.e[u], pos[k]
+		st, i := a.e.at(u), pos[k]
 		out[i], c.Valid[i] = st.v, st.has()
 	}
 }
@@ -134,14 +135,14 @@ func (cd codec) set(c *Column, i int, x uint64) {
 	c.Valid[i] = true
 }
 
-// partialFiller sets parts[k*nl+j] to the partial of users[k] (at row
-// pos[k] of the result), for every k, writing only the fields the
-// aggregate sets (parts is zeroed).
+// partialFiller sets parts[(pos[k]-base)*nl+j] to the partial of
+// users[k] (at row pos[k] of the result), for every k, writing only the
+// fields the aggregate sets (parts is zeroed).
 // c is the tag's column, filled: a partial's value is boxed from it.
 // Aggregates whose partial is only their value have none (see
 // valuePartial).
 type partialFiller interface {
-	fillPartials(users []uint32, pos []int, c *Column, parts []schemas.Partial, nl, j int, bx *boxer)
+	fillPartials(users []uint32, pos []int, c *Column, parts []schemas.Partial, base, nl, j int, bx *boxer)
 }
 
 // valuePartial marks the aggregates whose partial is {N: 1, Value: the
@@ -155,56 +156,57 @@ func (a *rangeView[T]) partialIsValue() {}
 func (a *minMaxStrAcc) partialIsValue() {}
 
 // fillPartials fills the partials of lifetime tag t (the j-th) of the
-// users at positions pos, from its filled column c where it can.
-func fillPartials(a acc, users []uint32, pos []int, c *Column, parts []schemas.Partial, nl, j int, bx *boxer) {
+// users at rows pos into parts[(pos[k]-base)*nl+j], from its filled
+// column c where it can.
+func fillPartials(a acc, users []uint32, pos []int, c *Column, parts []schemas.Partial, base, nl, j int, bx *boxer) {
 	switch a := a.(type) {
 	case valuePartial:
-		for k, i := range pos {
+		for _, i := range pos {
 			if c.Has(i) {
-				p := &parts[k*nl+j]
+				p := &parts[(i-base)*nl+j]
 				p.N, p.Value = 1, c.box(i)
 			}
 		}
 	case partialFiller:
-		a.fillPartials(users, pos, c, parts, nl, j, bx)
+		a.fillPartials(users, pos, c, parts, base, nl, j, bx)
 	default:
 		panic(fmt.Sprintf("local: %T fills no partials", a))
 	}
 }
 
-func (a *countAcc) fillPartials(_ []uint32, pos []int, c *Column, parts []schemas.Partial, nl, j int, _ *boxer) {
-	for k, i := range pos {
-		parts[k*nl+j].N = c.Int[i]
+func (a *countAcc) fillPartials(_ []uint32, pos []int, c *Column, parts []schemas.Partial, base, nl, j int, _ *boxer) {
+	for _, i := range pos {
+		parts[(i-base)*nl+j].N = c.Int[i]
 	}
 }
 
-func (a *sumAcc[T]) fillPartials(users []uint32, _ []int, _ *Column, parts []schemas.Partial, nl, j int, _ *boxer) {
+func (a *sumAcc[T]) fillPartials(users []uint32, pos []int, _ *Column, parts []schemas.Partial, base, nl, j int, _ *boxer) {
 	for k, u := range users {
-		parts[k*nl+j] = a.partial(u)
+		parts[(pos[k]-base)*nl+j] = a.partial(u)
 	}
 }
 
-func (a *edgeAcc[T]) fillPartials(users []uint32, pos []int, c *Column, parts []schemas.Partial, nl, j int, _ *boxer) {
+func (a *edgeAcc[T]) fillPartials(users []uint32, pos []int, c *Column, parts []schemas.Partial, base, nl, j int, _ *boxer) {
 	for k, u := range users {
 		i := pos[k]
 		if !c.Has(i) {
 			continue
 		}
-		st := &a.e[u]
-		p := &parts[k*nl+j]
+		st := a.e.at(u)
+		p := &parts[(i-base)*nl+j]
 		p.N, p.Value = 1, c.box(i)
 		p.Time, p.Partition, p.Offset = schemas.Timestamp(st.t), st.p, st.o
 	}
 }
 
-func (a *distinctAcc) fillPartials(users []uint32, _ []int, _ *Column, parts []schemas.Partial, nl, j int, bx *boxer) {
+func (a *distinctAcc) fillPartials(users []uint32, pos []int, _ *Column, parts []schemas.Partial, base, nl, j int, bx *boxer) {
 	for k, u := range users {
-		parts[k*nl+j] = a.partial(u, bx)
+		parts[(pos[k]-base)*nl+j] = a.partial(u, bx)
 	}
 }
 
-func (a *modeAcc) fillPartials(users []uint32, _ []int, _ *Column, parts []schemas.Partial, nl, j int, bx *boxer) {
+func (a *modeAcc) fillPartials(users []uint32, pos []int, _ *Column, parts []schemas.Partial, base, nl, j int, bx *boxer) {
 	for k, u := range users {
-		parts[k*nl+j] = a.partial(u, bx)
+		parts[(pos[k]-base)*nl+j] = a.partial(u, bx)
 	}
 }

@@ -10,7 +10,7 @@ import (
 // rangeView; only the min view aggregates.
 type rangeAcc[T int64 | float64] struct {
 	field int
-	v     []rangeSlot[T]
+	v     userSlots[rangeSlot[T]]
 }
 
 type rangeSlot[T int64 | float64] struct {
@@ -18,7 +18,7 @@ type rangeSlot[T int64 | float64] struct {
 	hasLo, hasHi bool
 }
 
-func (a *rangeAcc[T]) grow(n int) { a.v = grow(a.v, n) }
+func (a *rangeAcc[T]) grow(n int) { a.v.grow(n) }
 
 func (a *rangeAcc[T]) add(b *batch, sel []int32, users []uint32) error {
 	c, err := b.col(a.field)
@@ -26,8 +26,9 @@ func (a *rangeAcc[T]) add(b *batch, sel []int32, users []uint32) error {
 		return err
 	}
 	xs := slice[T](c)
+	base, stride := a.v.view()
 	for _, r := range sel {
-		st, x := &a.v[users[r]], xs[r]
+		st, x := slotAt[rangeSlot[T]](base, stride, users[r]), xs[r]
 		if !st.hasLo || x < st.lo {
 			st.lo, st.hasLo = x, true
 		}
@@ -54,7 +55,7 @@ func (a *rangeView[T]) add(b *batch, sel []int32, users []uint32) error {
 }
 
 func (a *rangeView[T]) get(u uint32) (T, bool) {
-	st := &a.r.v[u]
+	st := a.r.v.at(u)
 	if a.max {
 		return st.hi, st.hasHi
 	}
@@ -69,7 +70,7 @@ func (a *rangeView[T]) merge(u uint32, p schemas.Partial) error {
 	if err != nil {
 		return err
 	}
-	st := &a.r.v[u]
+	st := a.r.v.at(u)
 	if a.max {
 		if !st.hasHi || x > st.hi {
 			st.hi, st.hasHi = x, true

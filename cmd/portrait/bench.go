@@ -35,10 +35,8 @@ in a child process ("portrait broker"), so that the CPU columns are the
 pipeline's own; each stage's note adds the broker's CPU and the rate with
 it. The live ingest during the lookup stage is sent by another child process
 ("portrait produce", from a CSV file the pre-fill writes), as producers are
-other services in production; the lookups come from a third ("portrait
-loadgen") over loopback HTTP, as clients are on other machines. Their CPU is
-in the note, not counted. --broker-process=false runs the broker, the ingest
-and the load generator in this process instead.`,
+other services in production; its CPU is in the note, not counted.
+--broker-process=false runs the broker and the ingest in this process instead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cat, err := schemas.Load(catalogPath)
@@ -53,7 +51,6 @@ and the load generator in this process instead.`,
 				}
 				cfg.BrokerCommand = []string{exe, "broker"}
 				cfg.ProducerCommand = []string{exe, "produce", "--catalog", catalogPath}
-				cfg.LoadgenCommand = []string{exe, "loadgen"}
 			}
 			cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			cfg.Progress = cmd.ErrOrStderr()
@@ -73,7 +70,7 @@ and the load generator in this process instead.`,
 	f.StringVar(&cfg.ClickHouse, "clickhouse", "", "ClickHouse DSN: adds the load, SQL engine and publish stages")
 	f.StringVar(&opts.ProfileDir, "profile-dir", "", "write a CPU profile of each stage here (<stage>.cpu.pprof, for go tool pprof)")
 	f.StringVar(&opts.TraceDir, "trace-dir", "", "write an execution trace of each stage here (<stage>.trace, for go tool trace)")
-	f.BoolVar(&brokerProcess, "broker-process", true, "run the Kafka stages' broker (kfake), the lookup stage's ingest producer and its load generator as child processes and report their CPU apart")
+	f.BoolVar(&brokerProcess, "broker-process", true, "run the Kafka stages' broker (kfake) and the lookup stage's ingest producer as child processes and report their CPU apart")
 	f.IntVar(&cfg.StreamEvents, "stream-events", 2_000_000, "events for the Kafka stages (speed, lookups, landing); 0 skips them")
 	return cmd
 }

@@ -67,6 +67,7 @@ process (portrait reconcile --api). SIGTERM or SIGINT checkpoints and stops.`,
 	f.DurationVar(&cfg.Grace, "grace", stream.DefaultGrace, "how long buckets are kept beyond the longest window (also the allowed lateness)")
 	f.IntVar(&gc.Percent, "gc-percent", gc.Percent, "garbage collector target (GOGC) of the process; 0: the runtime's, -1: off (needs --memory-limit-mb); see speed.gc_percent in portrait.example.yaml")
 	f.Int64Var(&gc.MemoryLimitMB, "memory-limit-mb", gc.MemoryLimitMB, "soft memory limit of the process in MiB (GOMEMLIMIT); 0: the runtime's")
+	f.IntVar(&gc.ProcsPerCPU, "procs-per-cpu", gc.ProcsPerCPU, "Go processors (GOMAXPROCS) per CPU; 0: the runtime's; see speed.procs_per_cpu in portrait.example.yaml")
 	return cmd
 }
 

@@ -47,15 +47,8 @@ type Config struct {
 	// its CPU is reported in the stage's note, not counted. Empty: the
 	// ingest is produced by a goroutine in this process.
 	ProducerCommand []string
-	// LoadgenCommand, when set, runs the lookup stage's load generator as
-	// this child process (`portrait loadgen`: it gets --addr, --rate,
-	// --seconds, --users, --conns, --seed and --log-level and writes its
-	// measurements to standard output), as clients are on other machines
-	// in production; its CPU is reported in the stage's note, not
-	// counted. Empty: the load is generated in this process.
-	LoadgenCommand []string
-	Log            *slog.Logger
-	Progress       io.Writer
+	Log             *slog.Logger
+	Progress        io.Writer
 }
 
 // Span of the generated events: nine days, like the Taobao sample.

@@ -1,17 +1,16 @@
 package benchrun
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
+	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,7 +19,6 @@ import (
 	"github.com/portrait-dev/portrait/internal/cputime"
 	"github.com/portrait-dev/portrait/internal/gen"
 	"github.com/portrait-dev/portrait/internal/kafka"
-	"github.com/portrait-dev/portrait/internal/loadgen"
 	"github.com/portrait-dev/portrait/internal/source"
 	"github.com/portrait-dev/portrait/schemas"
 	"github.com/portrait-dev/portrait/serving"
@@ -188,15 +186,24 @@ const ingestRate = 50_000
 const lookupSeconds = 20
 
 // lookups runs an open-loop load of 20k GET /v1/profiles/{id} per second
-// for lookupSeconds against the lookup API served over loopback HTTP/1.1
-// (net/http, as `portrait speed` serves it), while more events are
-// produced and ingested. The load generator (package loadgen: 32
-// keep-alive connections, requests issued in ~1 ms bursts and timed from
-// issue) runs in its own process when cfg.LoadgenCommand is set, so that
-// the client's work and garbage do not share the server's runtime; its
-// CPU is reported apart.
+// for lookupSeconds through the lookup API's HTTP handler, in process (no
+// socket: a loopback HTTP client on the same two cores would measure
+// itself), while more events are produced and ingested.
+//
+// Requests are issued on a fixed schedule whatever the answers do (open
+// loop): a pacer wakes about every millisecond, the resolution of Go's
+// timers, and hands every request that is due to eight workers at once,
+// so arrivals come in bursts of about twenty that queue behind each other.
+// A request is timed from the moment it is issued, so queueing behind a
+// stall counts against every request it delays (no coordinated omission).
+// The pacer sleeps between bursts: a pacer spinning for microsecond
+// precision would take one of the two cores from the system it measures.
+// How late the pacer itself issued requests is reported in the note.
+// The process runs with the speed layer's default runtime setting
+// (stream.DefaultGC: GOGC 200, two Go processors per CPU), as a
+// deployment does.
 func (b *streamBench) lookups(ctx context.Context) (Result, error) {
-	const rate, seconds, conns = 20_000, lookupSeconds, 32
+	const rate, seconds, workers = 20_000, lookupSeconds, 8
 	restoreGC, err := stream.DefaultGC().Apply(quiet())
 	if err != nil {
 		return Result{}, err
@@ -206,58 +213,46 @@ func (b *streamBench) lookups(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return Result{}, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
 	stopIngest, err := b.startIngest(ctx)
 	if err != nil {
 		return Result{}, err
 	}
-	o := loadgen.Options{Addr: ln.Addr().String(), Rate: rate, Duration: seconds * time.Second, Users: b.cfg.Users, Conns: conns, Seed: b.cfg.Seed}
-	res, client, err := b.load(ctx, o)
-	ingestNote, ierr := stopIngest() // the ingest stops when the lookups end
-	if err == nil {
-		err = ierr
-	}
-	note := fmt.Sprintf("open loop, %d req/s for %ds over loopback HTTP/1.1 (%d keep-alive connections) while ingesting %d events/s%s; requests issued in ~1 ms bursts and timed from issue to the whole answer, by %s; pacer lateness p99 %v; target p99 ≤ 1ms; %d non-200/404 answers",
-		rate, seconds, conns, ingestRate, ingestNote, client, Result{Latencies: res.Late}.Percentile(99).Round(time.Microsecond), res.Bad)
-	return Result{Items: int64(len(res.Latency)), Unit: "lookups", Latencies: res.Latency, Note: note}, err
-}
 
-// load runs the lookup load: in the load generator process when
-// cfg.LoadgenCommand is set, else in this one. client says, for the note,
-// where it ran.
-func (b *streamBench) load(ctx context.Context, o loadgen.Options) (res loadgen.Result, client string, err error) {
-	if len(b.cfg.LoadgenCommand) == 0 {
-		res, err = loadgen.Run(ctx, o)
-		return res, "a client in this process", err
+	total := rate * seconds
+	lat := make([]time.Duration, total)
+	issued := make([]time.Time, total)
+	var bad atomic.Int64
+	due := make(chan int, total) // request indices, sent when issued
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 7))
+			var sw statusWriter
+			for i := range due {
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, "/v1/profiles/"+strconv.Itoa(1+r.IntN(b.cfg.Users)), nil)
+				if err != nil {
+					lat[i] = time.Since(issued[i])
+					bad.Add(1)
+					continue
+				}
+				sw.reset()
+				h.ServeHTTP(&sw, req)
+				lat[i] = time.Since(issued[i])
+				if sw.code != http.StatusOK && sw.code != http.StatusNotFound {
+					bad.Add(1)
+				}
+			}
+		}(w)
 	}
-	c := b.cfg.LoadgenCommand
-	args := append(c[1:len(c):len(c)], "--addr", o.Addr, "--rate", strconv.Itoa(o.Rate),
-		"--seconds", strconv.FormatFloat(o.Duration.Seconds(), 'f', -1, 64), "--users", strconv.Itoa(o.Users),
-		"--conns", strconv.Itoa(o.Conns), "--seed", strconv.FormatUint(o.Seed, 10), "--log-level", "warn")
-	cmd := exec.CommandContext(ctx, c[0], args...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return res, "", err
-	}
-	if err := cmd.Start(); err != nil {
-		return res, "", fmt.Errorf("starting the load generator %v: %w", c, err)
-	}
-	res, decodeErr := loadgen.Decode(bufio.NewReader(out))
-	if err := cmd.Wait(); err != nil {
-		return res, "", fmt.Errorf("load generator %v: %w", c, err)
-	}
-	if decodeErr != nil {
-		return res, "", decodeErr
-	}
-	st := cmd.ProcessState
-	return res, fmt.Sprintf("a load generator process, which used %.2f CPU-s (not counted)", (st.UserTime() + st.SystemTime()).Seconds()), nil
+	began := time.Now()
+	late := issue(began, rate, total, issued, due)
+	wg.Wait()
+	ingestNote, err := stopIngest() // the ingest stops when the lookups end
+	note := fmt.Sprintf("open loop, %d req/s for %ds through the HTTP handler in process (GOMAXPROCS %d) while ingesting %d events/s%s, issued in ~1 ms bursts and timed from issue; pacer lateness p99 %v; target p99 ≤ 1ms; %d non-200/404 answers",
+		rate, seconds, runtime.GOMAXPROCS(0), ingestRate, ingestNote, Result{Latencies: late}.Percentile(99).Round(time.Microsecond), bad.Load())
+	return Result{Items: int64(total), Unit: "lookups", Latencies: lat, Note: note}, err
 }
 
 // startIngest starts the lookup stage's live ingest of ingestRate events
@@ -296,6 +291,58 @@ func (b *streamBench) startIngest(ctx context.Context) (stop func() (string, err
 		}
 		return fmt.Sprintf(" (%d events sent by a producer process, which used %.2f CPU-s (not counted))", b.ingested, cpu.Seconds()), err
 	}, nil
+}
+
+// statusWriter is the lookup stage's http.ResponseWriter: it keeps the
+// status and drops the body, reusing its header map, so that the load
+// generator allocates little beside the requests (httptest's recorder
+// and request parser would make it the largest allocator in the process,
+// and the collections it causes would count against the lookups).
+type statusWriter struct {
+	header http.Header
+	code   int
+}
+
+func (w *statusWriter) reset() {
+	if w.header == nil {
+		w.header = http.Header{}
+	}
+	clear(w.header)
+	w.code = 0
+}
+
+func (w *statusWriter) Header() http.Header { return w.header }
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return len(p), nil
+}
+
+// issue sends request i to due once began + i/rate has passed, in bursts
+// of all requests due at each wake-up, stamping issued[i] just before. It
+// returns how late each request was issued against its schedule.
+func issue(began time.Time, rate, total int, issued []time.Time, due chan<- int) []time.Duration {
+	late := make([]time.Duration, total)
+	for i := 0; i < total; {
+		time.Sleep(time.Millisecond)
+		now := time.Now()
+		for ; i < total; i++ {
+			at := began.Add(time.Duration(i) * time.Second / time.Duration(rate))
+			if at.After(now) {
+				break
+			}
+			issued[i], late[i] = now, now.Sub(at)
+			due <- i
+		}
+	}
+	close(due)
+	return late
 }
 
 func (b *streamBench) landing(ctx context.Context) (Result, error) {

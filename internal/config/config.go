@@ -78,10 +78,11 @@ type Speed struct {
 	SweepInterval      time.Duration `yaml:"sweep_interval"`
 	SessionTimeout     time.Duration `yaml:"session_timeout"`
 	RebalanceTimeout   time.Duration `yaml:"rebalance_timeout"`
-	// GCPercent and MemoryLimitMB tune the process's garbage collector
-	// (stream.GC).
+	// GCPercent, MemoryLimitMB and ProcsPerCPU tune the process's
+	// garbage collector and scheduler (stream.GC).
 	GCPercent     int   `yaml:"gc_percent"`
 	MemoryLimitMB int64 `yaml:"memory_limit_mb"`
+	ProcsPerCPU   int   `yaml:"procs_per_cpu"`
 }
 
 // Landing configures the landing (landing.Config).
@@ -159,6 +160,7 @@ func Default() Config {
 			SessionTimeout:     10 * time.Second,
 			RebalanceTimeout:   60 * time.Second,
 			GCPercent:          stream.DefaultGCPercent,
+			ProcsPerCPU:        stream.DefaultProcsPerCPU,
 		},
 		Landing: Landing{
 			Group:            landing.DefaultGroup,
@@ -349,10 +351,10 @@ func (c *Config) StreamConfig(cat *schemas.Catalog) stream.Config {
 	}
 }
 
-// GC is the garbage collector setting of the process (speed.gc_percent,
-// speed.memory_limit_mb).
+// GC is the garbage collector and scheduler setting of the process
+// (speed.gc_percent, speed.memory_limit_mb, speed.procs_per_cpu).
 func (c *Config) GC() stream.GC {
-	return stream.GC{Percent: c.Speed.GCPercent, MemoryLimitMB: c.Speed.MemoryLimitMB}
+	return stream.GC{Percent: c.Speed.GCPercent, MemoryLimitMB: c.Speed.MemoryLimitMB, ProcsPerCPU: c.Speed.ProcsPerCPU}
 }
 
 // LandingConfig is the landing's config for catalog cat (without

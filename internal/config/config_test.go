@@ -62,7 +62,7 @@ jobs:
 	sc := c.StreamConfig(nil)
 	require.Equal(t, "portrait-speed", sc.Kafka.Group)
 	require.Equal(t, 2*time.Hour, sc.Grace)
-	require.Equal(t, stream.GC{Percent: 400, MemoryLimitMB: 4096}, c.GC())
+	require.Equal(t, stream.GC{Percent: 400, MemoryLimitMB: 4096, ProcsPerCPU: stream.DefaultProcsPerCPU}, c.GC(), "procs_per_cpu left out keeps its default")
 	d := Default()
 	require.Equal(t, stream.DefaultGC(), d.GC(), "a deployment gets the speed layer's default")
 	lc := c.LandingConfig(nil)

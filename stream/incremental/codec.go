@@ -355,7 +355,7 @@ func (x *Executor) DecodePart(u *User, name, data []byte) error {
 		if nb > 0 && x.header(u, nb-1).start() >= start {
 			return fmt.Errorf("%w: bucket %s after bucket %s", errCorrupt, start, x.header(u, nb-1).start())
 		}
-		u.num = append(u.num, header{n: int64(start), i: events << 1})
+		u.num = append(u.num, partial{n: int64(start), i: events << 1}) // the header
 		u.num = append(u.num, parts.num...)
 		switch ns := x.sides.n; {
 		case *parts.side != nil:

@@ -209,11 +209,15 @@ type User struct {
 // header is the first cell of a bucket in User.num: n is the bucket's
 // start, i its event count times two, plus one when the bucket changed
 // since the last Flush.
-type header = partial
+type header partial
 
 func (h *header) start() schemas.Timestamp { return schemas.Timestamp(h.n) }
 func (h *header) events() int64            { return h.i >> 1 }
 func (h *header) dirty() bool              { return h.i&1 != 0 }
+
+// addEvent counts one event more and marks the bucket changed.
+func (h *header) addEvent() { h.i = (h.i | 1) + 2 }
+
 func (h *header) setDirty(on bool) {
 	h.i &^= 1
 	if on {
@@ -225,7 +229,7 @@ func (h *header) setDirty(on bool) {
 func (x *Executor) buckets(u *User) int { return len(u.num) / x.stride }
 
 // header is the header of u's bucket i.
-func (x *Executor) header(u *User, i int) *header { return &u.num[i*x.stride] }
+func (x *Executor) header(u *User, i int) *header { return (*header)(&u.num[i*x.stride]) }
 
 // NewUser returns an empty user with key, an int64 or a string (the
 // key field's types).
@@ -321,8 +325,7 @@ func (x *Executor) Apply(u *User, e *schemas.Event, keepFrom schemas.Timestamp) 
 	if x.cat.ID >= 0 {
 		u.bucketIDs[bi] = append(u.bucketIDs[bi], e.Values[x.cat.ID])
 	}
-	h.i |= 1           // dirty
-	h.i += 2           // one event more
+	h.addEvent()
 	var where [64]int8 // 0 unknown, 1 true, 2 false; per slot of first use
 	for i := range x.slots {
 		s := &x.slots[i]
@@ -369,7 +372,7 @@ func (x *Executor) bucketFor(u *User, start schemas.Timestamp) int {
 	u.num = slices.Grow(u.num, s)[:len(u.num)+s]
 	copy(u.num[at+s:], u.num[at:])
 	clear(u.num[at : at+s])
-	u.num[at].n = int64(start)
+	x.header(u, i).n = int64(start)
 	if u.sides != nil {
 		ns := x.sides.n
 		at := i * ns

@@ -68,12 +68,12 @@ func setValue(dst *parquet.Value, t schemas.Type, v any) bool {
 }
 
 // writeTable writes a Parquet table of groups row groups as one file at
-// path (atomically), its pages compressed with codec, and returns its
-// marker entry. Row groups are filled,
+// path (atomically), its pages compressed with codec (extra: more writer
+// options), and returns its marker entry. Row groups are filled,
 // encoded and compressed on every core, by one filler per worker (made by
 // newFiller, so that it can keep the group it works on), and written in
 // order.
-func writeTable(path, name string, codec compress.Codec, cols []column, groups int, newFiller func() filler) (warehouse.MarkerFile, error) {
+func writeTable(path, name string, codec compress.Codec, cols []column, groups int, newFiller func() filler, extra ...parquet.WriterOption) (warehouse.MarkerFile, error) {
 	mf := warehouse.MarkerFile{Name: pathBase(path)}
 	err := warehouse.WriteFileAtomic(path, func(w io.Writer) error {
 		cw := &warehouse.CountingWriter{W: w}
@@ -85,6 +85,7 @@ func writeTable(path, name string, codec compress.Codec, cols []column, groups i
 				opts = append(opts, parquet.SkipPageBounds(c.Name))
 			}
 		}
+		opts = append(opts, extra...)
 		pw := parquet.NewWriter(cw, opts...)
 		rows, err := writeGroups(pw, cols, groups, newFiller)
 		if err != nil {

@@ -325,3 +325,42 @@ func TestProfilesOfGroup(t *testing.T) {
 		})
 	}
 }
+
+// TestStateGroupsByEstimate round-trips the state of a catalog whose
+// lifetime tags make at most one row each per user: its row groups are
+// cut every so many users, by the rows per user of the first users, and
+// hold about rowsPerGroup rows.
+func TestStateGroupsByEstimate(t *testing.T) {
+	smallGroups(t)
+	// smallCatalog without its mode tag: spend, last_promo, first_seen.
+	cat, err := schemas.Parse([]byte(strings.Replace(smallCatalog, "  top_tag:     {agg: mode, of: tag}\n", "", 1)))
+	require.NoError(t, err)
+	_, _, full := manyProfiles(t, 3000)
+	state := &local.State{Cutoff: full.Cutoff, Tags: local.LifetimeTags(cat), Keys: full.Keys}
+	require.Len(t, state.Tags, 3)
+	rows := 0
+	for _, ps := range full.Partials {
+		ps = slices.Delete(slices.Clone(ps), 2, 3) // the mode partial
+		state.Partials = append(state.Partials, ps)
+		rows++
+		for i := range ps {
+			if ps[i].N > 0 {
+				rows++
+			}
+		}
+	}
+	root := t.TempDir()
+	_, err = WriteSnapshot(root, cat, SnapshotWrite{Cutoff: state.Cutoff, State: state, Engine: EngineLocal})
+	require.NoError(t, err)
+	got, err := readState(root, cat, state.Cutoff)
+	require.NoError(t, err)
+	require.Equal(t, state, got)
+
+	pf := openParquet(t, filepath.Join(warehouse.SnapshotDir(root, state.Cutoff), StateDir, "part-00000.parquet"))
+	require.Equal(t, int64(rows), pf.NumRows())
+	groups := pf.RowGroups()
+	require.InDelta(t, rows/rowsPerGroup, len(groups), 2)
+	for i, g := range groups[:len(groups)-1] {
+		require.InDelta(t, rowsPerGroup, g.NumRows(), 20, "row group %d", i)
+	}
+}

@@ -201,24 +201,48 @@ func (f *profileFiller) column(dst []parquet.Value, c, lo, hi int) ([]parquet.Va
 		}
 		return dst, nil
 	}
+	// Tag columns are nullable: a value has definition level 1. One loop
+	// per type, the type not looked at per value.
 	col := &f.ps.Tags[c-1]
-	for i := range out {
-		v, r := &out[i], lo+i
-		if !col.Has(r) {
-			*v = parquet.Value{}
-			continue
+	switch col.Type {
+	case schemas.TypeInt64, schemas.TypeTimestamp:
+		for i, x := range col.Int[lo:hi] {
+			if v := &out[i]; col.Has(lo + i) {
+				*v = parquet.Int64Value(x)
+				v.SetDefinitionLevel(1)
+			} else {
+				*v = parquet.Value{}
+			}
 		}
-		switch col.Type {
-		case schemas.TypeInt64, schemas.TypeTimestamp:
-			*v = parquet.Int64Value(col.Int[r])
-		case schemas.TypeFloat64:
-			*v = parquet.DoubleValue(col.Float[r])
-		case schemas.TypeString:
-			*v = parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(col.Str[r]), len(col.Str[r])))
-		case schemas.TypeBool:
-			*v = parquet.BooleanValue(col.Bool[r])
+	case schemas.TypeFloat64:
+		for i, x := range col.Float[lo:hi] {
+			if v := &out[i]; col.Has(lo + i) {
+				*v = parquet.DoubleValue(x)
+				v.SetDefinitionLevel(1)
+			} else {
+				*v = parquet.Value{}
+			}
 		}
-		v.SetDefinitionLevel(1) // tag columns are nullable
+	case schemas.TypeString:
+		for i, x := range col.Str[lo:hi] {
+			if v := &out[i]; col.Has(lo + i) {
+				*v = parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(x), len(x)))
+				v.SetDefinitionLevel(1)
+			} else {
+				*v = parquet.Value{}
+			}
+		}
+	case schemas.TypeBool:
+		for i, x := range col.Bool[lo:hi] {
+			if v := &out[i]; col.Has(lo + i) {
+				*v = parquet.BooleanValue(x)
+				v.SetDefinitionLevel(1)
+			} else {
+				*v = parquet.Value{}
+			}
+		}
+	default:
+		clear(out)
 	}
 	return dst, nil
 }

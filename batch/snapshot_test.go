@@ -108,17 +108,25 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	require.Equal(t, state, gotState)
 
 	// The profiles are zstd-compressed (users and ClickHouse read them),
-	// the state (only a later recompute reads it) snappy-compressed.
+	// the state (only a later recompute reads it) snappy-compressed; in
+	// both, integers and timestamps are delta-encoded (fewer bytes to
+	// compress).
 	dir := warehouse.SnapshotDir(root, c)
 	for path, want := range map[string]format.CompressionCodec{
 		filepath.Join(dir, "part-00000.parquet"):           format.Zstd,
 		filepath.Join(dir, StateDir, "part-00000.parquet"): format.Snappy,
 	} {
+		ints := 0
 		for _, rg := range openParquet(t, path).Metadata().RowGroups {
 			for _, cc := range rg.Columns {
 				require.Equal(t, want, cc.MetaData.Codec, "%s column %v", path, cc.MetaData.PathInSchema)
+				if cc.MetaData.Type == format.Int64 {
+					ints++
+					require.Contains(t, cc.MetaData.Encoding, format.DeltaBinaryPacked, "%s column %v", path, cc.MetaData.PathInSchema)
+				}
 			}
 		}
+		require.NotZero(t, ints, path)
 	}
 
 	info, err := ReadSnapshotInfo(root, c)

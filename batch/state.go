@@ -73,14 +73,48 @@ func writeState(path string, cat *schemas.Catalog, s local.StateView) (warehouse
 			w.kinds[j] = kindValue
 		}
 	}
-	// Row groups start at a user: the first user after rowsPerGroup rows.
-	// The partials are read stateChunk users at a time.
+	starts := w.groupStarts()
+	cols := stateColumns(cat)
+	// Only a later recompute reads the state, page by page: its pages need
+	// no statistics nor bounds.
+	opts := []parquet.WriterOption{parquet.DataPageStatistics(false)}
+	for _, c := range cols {
+		opts = append(opts, parquet.SkipPageBounds(c.Name))
+	}
+	return writeTable(path, cat.Name+"_state", stateCodec, cols, len(starts)-1, func() filler {
+		return &stateFiller{stateWriter: w, starts: starts}
+	}, opts...)
+}
+
+// groupStarts returns the first user of every row group, then the number
+// of users. Row groups start at a user. A user makes at most one row per
+// state tag besides its presence row unless a tag has a row per value
+// (count_distinct, mode): then a row group ends at the first user after
+// rowsPerGroup rows, which takes reading every partial once more (the
+// partials are read stateChunk users at a time); else at the first user
+// after rowsPerGroup rows by the row count of the first stateChunk users.
+func (w *stateWriter) groupStarts() []int {
 	var starts []int
 	var parts []schemas.Partial
-	rows, n := rowsPerGroup, s.Len()
+	n := w.s.Len()
+	if !slices.ContainsFunc(w.kinds, func(k stateKind) bool { return k == kindDistinct || k == kindMode }) {
+		hi := min(stateChunk, n)
+		parts = w.s.PartialsOf(parts, 0, hi)
+		rows := 0
+		for i := range hi {
+			rows += w.rowsOf(parts[i*w.nl : (i+1)*w.nl])
+		}
+		// users per group: rowsPerGroup rows at the sample's rows per user
+		users := max(1, rowsPerGroup*hi/max(rows, 1))
+		for lo := 0; lo < n; lo += users {
+			starts = append(starts, lo)
+		}
+		return append(starts, n)
+	}
+	rows := rowsPerGroup
 	for lo := 0; lo < n; lo += stateChunk {
 		hi := min(lo+stateChunk, n)
-		parts = s.PartialsOf(parts, lo, hi)
+		parts = w.s.PartialsOf(parts, lo, hi)
 		for i := lo; i < hi; i++ {
 			if rows >= rowsPerGroup {
 				starts, rows = append(starts, i), 0
@@ -88,11 +122,7 @@ func writeState(path string, cat *schemas.Catalog, s local.StateView) (warehouse
 			rows += w.rowsOf(parts[(i-lo)*w.nl : (i-lo+1)*w.nl])
 		}
 	}
-	starts = append(starts, n)
-	cols := stateColumns(cat)
-	return writeTable(path, cat.Name+"_state", stateCodec, cols, len(starts)-1, func() filler {
-		return &stateFiller{stateWriter: w, starts: starts}
-	})
+	return append(starts, n)
 }
 
 // stateKind is how a lifetime tag's partial makes rows.
@@ -118,13 +148,14 @@ type stateFiller struct {
 	starts []int             // the first user of every row group, then the number of users
 	parts  []schemas.Partial // the partials of the current row group's users
 	refs   []stateRef        // the rows of the current row group
+	has    uint32            // bit c set: column c has values in the group
 }
 
 func (f *stateFiller) group(g int) (int, error) {
 	lo, hi := f.starts[g], f.starts[g+1]
 	f.parts = f.s.PartialsOf(f.parts, lo, hi)
 	var err error
-	f.refs, err = f.rows(f.refs[:0], f.parts, lo, hi)
+	f.refs, f.has, err = f.rows(f.refs[:0], f.parts, lo, hi)
 	return len(f.refs), err
 }
 
@@ -132,11 +163,16 @@ func (f *stateFiller) group(g int) (int, error) {
 // ones without null handling, the scalar partial fields only from the
 // partials that have them, the value columns from values of their type.
 // Values are built in place: one returned and then stored costs a
-// store-forwarding stall per cell.
+// store-forwarding stall per cell. A nullable column without values in
+// the group is all nulls.
 func (f *stateFiller) column(dst []parquet.Value, c, lo, hi int) ([]parquet.Value, error) {
 	n := len(dst)
 	dst = slices.Grow(dst, hi-lo)[:n+hi-lo]
 	out, refs := dst[n:], f.refs[lo:hi]
+	if c > colN && f.has&(1<<c) == 0 {
+		clear(out)
+		return dst, nil
+	}
 	switch c {
 	case colKey:
 		for i := range refs {
@@ -241,13 +277,24 @@ func partialRows(k stateKind, p *schemas.Partial) int {
 	return 0
 }
 
-// rows appends the rows of users [lo, hi), of partials parts, to refs.
-func (w *stateWriter) rows(refs []stateRef, parts []schemas.Partial, lo, hi int) ([]stateRef, error) {
+// kindColumns are the scalar partial columns (bits by column) of the rows
+// of a kind of partial.
+var kindColumns = [...]uint32{
+	kindSumInt:   1 << colSumInt,
+	kindSumFloat: 1 << colSumFloat,
+	kindPlace:    1<<colTime | 1<<colPartition | 1<<colOffset,
+	kindDistinct: 0, kindMode: 0, kindValue: 0,
+}
+
+// rows appends the rows of users [lo, hi), of partials parts, to refs,
+// and returns the nullable columns they have values in (bits by column).
+func (w *stateWriter) rows(refs []stateRef, parts []schemas.Partial, lo, hi int) ([]stateRef, uint32, error) {
 	kt := w.cat.KeyField().Type
+	var has uint32
 	for i := lo; i < hi; i++ {
 		var key parquet.Value
 		if k := w.s.Key(i); !setValue(&key, kt, k) {
-			return refs, fmt.Errorf("state key %v is %T, want %s", k, k, kt)
+			return refs, has, fmt.Errorf("state key %v is %T, want %s", k, k, kt)
 		}
 		refs = append(refs, stateRef{key: key, j: -1, k: -1, vc: -1})
 		ps := parts[(i-lo)*w.nl : (i-lo+1)*w.nl]
@@ -258,15 +305,17 @@ func (w *stateWriter) rows(refs []stateRef, parts []schemas.Partial, lo, hi int)
 					refs = append(refs, stateRef{key: key, p: p, j: int32(j), k: int32(k)})
 					r := &refs[len(refs)-1]
 					r.vc = stateValue(&r.val, p.Values[k])
+					has |= 1 << (r.vc & 31) // bit 31 for no value
 				}
 			} else if partialRows(kind, p) == 1 {
 				refs = append(refs, stateRef{key: key, p: p, j: int32(j), k: -1})
 				r := &refs[len(refs)-1]
 				r.vc = stateValue(&r.val, p.Value)
+				has |= 1<<(r.vc&31) | kindColumns[kind]
 			}
 		}
 	}
-	return refs, nil
+	return refs, has, nil
 }
 
 // n is the n column of row r.

@@ -67,7 +67,7 @@ var (
 // does, without aggregating, to show the cost of reading and of the
 // number of files:
 //
-//	go test ./warehouse -run '^$' -bench ReadWarehouse -benchtime 1x -args -bench.warehouse /tmp/wh20m
+//	go test ./warehouse -run '^$' -bench ReadWarehouse -benchtime 1x -args -bench.warehouse /tmp/rc/wh20m
 func BenchmarkReadWarehouse(b *testing.B) {
 	if *benchWarehouse == "" {
 		b.Skip("no -bench.warehouse")
@@ -75,18 +75,30 @@ func BenchmarkReadWarehouse(b *testing.B) {
 	cat := loadCatalog(b, *benchCatalog)
 	files, err := AllEventFiles(*benchWarehouse)
 	require.NoError(b, err)
-	var rows, batches int64
-	cpu0 := cputime.Self()
-	for b.Loop() {
-		err := ReadEvents(context.Background(), cat, files, func(rec arrow.RecordBatch) error {
-			rows += rec.NumRows()
-			batches++
-			return nil
+	for _, bc := range []struct {
+		name string
+		opts ReadOptions
+	}{
+		{"plain", ReadOptions{}},
+		{"recompute", ReadOptions{Dictionaries: true, ReuseBuffers: true}}, // as batch reads
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var rows, batches int64
+			cpu0 := cputime.Self()
+			for b.Loop() {
+				err := ReadEventsWith(context.Background(), cat, files, bc.opts, func(rec arrow.RecordBatch) error {
+					rows += rec.NumRows()
+					batches++
+					return nil
+				})
+				require.NoError(b, err)
+			}
+			cpu := (cputime.Self() - cpu0).Seconds()
+			b.ReportMetric(float64(len(files)), "files")
+			b.ReportMetric(float64(batches)/float64(b.N), "batches")
+			b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(rows)/cpu, "rows/cpu-s")
+			b.ReportMetric(cpu/(float64(rows)/1e6), "cpu-s/Mrows")
 		})
-		require.NoError(b, err)
 	}
-	b.ReportMetric(float64(len(files)), "files")
-	b.ReportMetric(float64(batches)/float64(b.N), "batches")
-	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
-	b.ReportMetric(float64(rows)/(cputime.Self()-cpu0).Seconds(), "rows/cpu-s")
 }

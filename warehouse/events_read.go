@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"os"
 	"slices"
 	"sync"
@@ -61,7 +62,10 @@ type ReadOptions struct {
 	// ReuseBuffers recycles the buffers of the fixed-width columns (and
 	// of dictionary indexes) of a batch for later batches once the batch
 	// is released (when fn returns, unless it called Retain): fn must not
-	// keep a slice of a column's values past that.
+	// keep a slice of a column's values past that. A fixed-width column
+	// whose column chunk is a single plain page then holds the page's
+	// decoded values in place, without a copy, and gives the page back to
+	// parquet-go's pools on release.
 	ReuseBuffers bool
 }
 
@@ -254,6 +258,11 @@ type bufferPool struct {
 // maxPooled bounds the buffers a pool keeps: those of a few row groups.
 const maxPooled = 64
 
+// Allocate gives a buffer of size bytes. A new buffer gets a capacity of
+// size rounded up to a power of two, so that buffers freed by row groups
+// of a few sizes fit the later ones (row groups vary in size from file to
+// file, and a pool full of buffers just too short would allocate anew
+// for every batch).
 func (p *bufferPool) Allocate(size int) []byte {
 	p.mu.Lock()
 	for i := len(p.free) - 1; i >= 0; i-- {
@@ -265,7 +274,10 @@ func (p *bufferPool) Allocate(size int) []byte {
 		}
 	}
 	p.mu.Unlock()
-	return make([]byte, size)
+	if size <= 0 {
+		return nil
+	}
+	return make([]byte, size, 1<<bits.Len(uint(size-1)))
 }
 
 func (p *bufferPool) Reallocate(size int, b []byte) []byte {
@@ -275,12 +287,27 @@ func (p *bufferPool) Reallocate(size int, b []byte) []byte {
 	return out
 }
 
+// Free keeps b for later allocations; a full pool drops its smallest
+// buffer for b if that is smaller.
 func (p *bufferPool) Free(b []byte) {
+	if cap(b) == 0 {
+		return
+	}
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if len(p.free) < maxPooled {
 		p.free = append(p.free, b[:0])
+		return
 	}
-	p.mu.Unlock()
+	least := 0
+	for i, f := range p.free {
+		if cap(f) < cap(p.free[least]) {
+			least = i
+		}
+	}
+	if cap(p.free[least]) < cap(b) {
+		p.free[least] = b[:0]
+	}
 }
 
 // fixed returns an empty slice of capacity n for values of T, from the
@@ -294,7 +321,9 @@ func fixed[T int64 | int32 | float64](r *eventsReader, n int64) []T {
 	if len(b) == 0 {
 		return nil
 	}
-	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), n)[:0]
+	// The capacity of a pooled buffer may exceed n: keep it, so that
+	// the buffer goes back to the pool whole.
+	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), cap(b)/int(unsafe.Sizeof(z)))[:0]
 }
 
 // maxPrealloc bounds the values decodeColumn allocates for a row group
@@ -493,13 +522,10 @@ func (r *eventsReader) decodeColumn(cc parquet.ColumnChunk, kind columnKind, typ
 		bits []bool
 		str  stringColumn
 	)
+	// The fixed-width values are allocated at the first page they are
+	// copied from (a column chunk of one page may need none: see whole).
+	allocated := false
 	switch kind {
-	case kindInt64:
-		i64 = fixed[int64](r, c)
-	case kindInt32:
-		i32 = fixed[int32](r, c)
-	case kindDouble:
-		f64 = fixed[float64](r, c)
 	case kindBool:
 		bits = make([]bool, 0, c)
 	case kindString:
@@ -509,6 +535,16 @@ func (r *eventsReader) decodeColumn(cc parquet.ColumnChunk, kind columnKind, typ
 			str.offsets = make([]int32, 1, c+1)
 		}
 	}
+	// whole is a page that holds the whole column chunk of a fixed-width
+	// column, kept (with a pool only) to become the column's buffer
+	// without a copy; it is released here unless handed to the array.
+	var whole parquet.Page
+	defer func() {
+		if whole != nil {
+			parquet.Release(whole)
+		}
+	}()
+	zeroCopy := r.pool != nil && (kind == kindInt64 || kind == kindInt32 || kind == kindDouble)
 	got := int64(0)
 	for {
 		p, err := pages.ReadPage()
@@ -526,6 +562,21 @@ func (r *eventsReader) decodeColumn(cc parquet.ColumnChunk, kind columnKind, typ
 		if got > n {
 			parquet.Release(p)
 			return nil, fmt.Errorf("holds more than the row group's %d rows", n)
+		}
+		if zeroCopy && got == n && got == p.NumValues() && p.Dictionary() == nil {
+			whole = p // released by the deferred call or by the array
+			continue
+		}
+		if !allocated {
+			allocated = true
+			switch kind {
+			case kindInt64:
+				i64 = fixed[int64](r, c)
+			case kindInt32:
+				i32 = fixed[int32](r, c)
+			case kindDouble:
+				f64 = fixed[float64](r, c)
+			}
 		}
 		switch kind {
 		case kindInt64:
@@ -550,6 +601,18 @@ func (r *eventsReader) decodeColumn(cc parquet.ColumnChunk, kind columnKind, typ
 	}
 	if got != n {
 		return nil, fmt.Errorf("holds %d values, the row group has %d rows", got, n)
+	}
+	if whole != nil {
+		data, err := fixedPageBytes(whole, kind)
+		if err != nil {
+			return nil, err
+		}
+		buf := memory.NewBufferWithAllocator(data, pageRelease{whole})
+		whole = nil
+		defer buf.Release()
+		d := array.NewData(typ, int(n), []*memory.Buffer{nil, buf}, nil, 0, 0)
+		defer d.Release()
+		return array.MakeFromData(d), nil
 	}
 	switch kind {
 	case kindInt64:
@@ -587,6 +650,42 @@ func (r *eventsReader) buffer(data []byte) *memory.Buffer {
 	}
 	return memory.NewBufferWithAllocator(data, r.pool)
 }
+
+// fixedPageBytes is the values of a plain page of a fixed-width column as
+// bytes, in place in the page's buffer.
+func fixedPageBytes(p parquet.Page, kind columnKind) ([]byte, error) {
+	v := p.Data()
+	var (
+		data []byte
+		k    int
+	)
+	switch kind {
+	case kindInt64:
+		vs := v.Int64()
+		data, k = arrow.Int64Traits.CastToBytes(vs), len(vs)
+	case kindInt32:
+		vs := v.Int32()
+		data, k = arrow.Int32Traits.CastToBytes(vs), len(vs)
+	case kindDouble:
+		vs := v.Double()
+		data, k = arrow.Float64Traits.CastToBytes(vs), len(vs)
+	default:
+		return nil, fmt.Errorf("column of kind %d is not fixed-width", kind)
+	}
+	if int64(k) != p.NumValues() {
+		return nil, fmt.Errorf("page decodes to %d values, header says %d", k, p.NumValues())
+	}
+	return data, nil
+}
+
+// pageRelease is the allocator of an Arrow buffer that holds the values
+// of a parquet-go page in place: freeing the buffer releases the page,
+// whose memory goes back to parquet-go's pools.
+type pageRelease struct{ p parquet.Page }
+
+func (pageRelease) Allocate(int) []byte           { panic("warehouse: pageRelease cannot allocate") }
+func (pageRelease) Reallocate(int, []byte) []byte { panic("warehouse: pageRelease cannot allocate") }
+func (a pageRelease) Free([]byte)                 { parquet.Release(a.p) }
 
 func valuesInt64(v *encoding.Values) []int64    { return v.Int64() }
 func valuesInt32(v *encoding.Values) []int32    { return v.Int32() }

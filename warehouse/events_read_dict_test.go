@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -215,4 +217,84 @@ func plainStrings(d *array.Dictionary) arrow.Array {
 		sb.Append(vals.Value(d.GetValueIndex(j)))
 	}
 	return sb.NewArray()
+}
+
+// TestReadEventsReuseBuffersPages checks ReadOptions.ReuseBuffers on
+// column chunks of one page (whose values become the batch's buffers in
+// place) and of several pages (copied into pooled buffers): the events
+// are those written, also from batches retained while the later ones
+// were read.
+func TestReadEventsReuseBuffersPages(t *testing.T) {
+	cat := loadCatalog(t, "taobao")
+	dir := t.TempDir()
+	var files []string
+	var want []schemas.Event
+	for i, n := range []int{rowGroupRows + 30_000, 700, 3} {
+		events := synthEvents(cat, n, uint64(100+i))
+		path := filepath.Join(dir, PartName(0, int64(i), int64(i)))
+		_, err := WriteEventsFile(path, cat, events, 9)
+		require.NoError(t, err)
+		files = append(files, path)
+		want = append(want, events...)
+	}
+	// Both paths must be taken: an int64 chunk of several pages and one
+	// of a single page.
+	pages := int64ChunkPages(t, cat, files)
+	require.Greater(t, slices.Max(pages), 1, "pages per int64 chunk: %v", pages)
+	require.Equal(t, 1, slices.Min(pages), "pages per int64 chunk: %v", pages)
+
+	for _, opts := range []ReadOptions{{ReuseBuffers: true}, {ReuseBuffers: true, Dictionaries: true}} {
+		var got []schemas.Event
+		var kept []arrow.RecordBatch
+		err := ReadEventsWith(context.Background(), cat, files, opts, func(rec arrow.RecordBatch) error {
+			got = AppendEventRows(got, cat, plainEvents(t, cat, rec))
+			rec.Retain()
+			kept = append(kept, rec)
+			return nil
+		})
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+		var again []schemas.Event
+		for _, rec := range kept {
+			again = AppendEventRows(again, cat, plainEvents(t, cat, rec))
+			rec.Release()
+		}
+		require.Equal(t, want, again)
+	}
+}
+
+// int64ChunkPages counts the data pages of every int64 column chunk of
+// files.
+func int64ChunkPages(t *testing.T, cat *schemas.Catalog, files []string) []int {
+	t.Helper()
+	kinds := columnKinds(cat)
+	var out []int
+	for _, path := range files {
+		f, err := os.Open(path)
+		require.NoError(t, err)
+		pf, err := openParquet(f, path)
+		require.NoError(t, err)
+		for _, rg := range pf.RowGroups() {
+			for i, cc := range rg.ColumnChunks() {
+				if kinds[i] != kindInt64 {
+					continue
+				}
+				ps := cc.Pages()
+				n := 0
+				for {
+					p, err := ps.ReadPage()
+					if err == io.EOF {
+						break
+					}
+					require.NoError(t, err)
+					parquet.Release(p)
+					n++
+				}
+				require.NoError(t, ps.Close())
+				out = append(out, n)
+			}
+		}
+		require.NoError(t, f.Close())
+	}
+	return out
 }

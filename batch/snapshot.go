@@ -202,7 +202,9 @@ func (f *profileFiller) column(dst []parquet.Value, c, lo, hi int) ([]parquet.Va
 		return dst, nil
 	}
 	// Tag columns are nullable: a value has definition level 1. One loop
-	// per type, the type not looked at per value.
+	// per type, the type not looked at per value (one generic loop taking
+	// a value function measured 0.29 against 0.16 CPU-s per million
+	// profiles: the calls are not inlined).
 	col := &f.ps.Tags[c-1]
 	switch col.Type {
 	case schemas.TypeInt64, schemas.TypeTimestamp:

@@ -120,23 +120,8 @@ func TestReadEventsReuseBuffers(t *testing.T) {
 	cat := loadCatalog(t, "taobao")
 	files, want := readAheadFiles(t, cat, 5)
 	for _, opts := range []ReadOptions{{ReuseBuffers: true}, {ReuseBuffers: true, Dictionaries: true}} {
-		var got []schemas.Event
-		var kept []arrow.RecordBatch
-		err := ReadEventsWith(context.Background(), cat, files, opts, func(rec arrow.RecordBatch) error {
-			got = AppendEventRows(got, cat, plainEvents(t, cat, rec))
-			if len(kept) < 3 {
-				rec.Retain()
-				kept = append(kept, rec)
-			}
-			return nil
-		})
-		require.NoError(t, err)
+		got, again := readKeeping(t, cat, files, opts, 3)
 		require.Equal(t, want, got)
-		var again []schemas.Event
-		for _, rec := range kept {
-			again = AppendEventRows(again, cat, plainEvents(t, cat, rec))
-			rec.Release()
-		}
 		require.Equal(t, want[:len(again)], again)
 		require.Equal(t, 500, len(again)) // row groups of 200, 200 and 100 rows
 	}
@@ -244,21 +229,8 @@ func TestReadEventsReuseBuffersPages(t *testing.T) {
 	require.Equal(t, 1, slices.Min(pages), "pages per int64 chunk: %v", pages)
 
 	for _, opts := range []ReadOptions{{ReuseBuffers: true}, {ReuseBuffers: true, Dictionaries: true}} {
-		var got []schemas.Event
-		var kept []arrow.RecordBatch
-		err := ReadEventsWith(context.Background(), cat, files, opts, func(rec arrow.RecordBatch) error {
-			got = AppendEventRows(got, cat, plainEvents(t, cat, rec))
-			rec.Retain()
-			kept = append(kept, rec)
-			return nil
-		})
-		require.NoError(t, err)
+		got, again := readKeeping(t, cat, files, opts, -1)
 		require.Equal(t, want, got)
-		var again []schemas.Event
-		for _, rec := range kept {
-			again = AppendEventRows(again, cat, plainEvents(t, cat, rec))
-			rec.Release()
-		}
 		require.Equal(t, want, again)
 	}
 }
@@ -297,4 +269,26 @@ func int64ChunkPages(t *testing.T, cat *schemas.Catalog, files []string) []int {
 		require.NoError(t, f.Close())
 	}
 	return out
+}
+
+// readKeeping reads files with opts and returns their rows, and the rows
+// of the first keep batches (all with keep < 0) read again after the
+// read ended, from batches retained meanwhile.
+func readKeeping(t *testing.T, cat *schemas.Catalog, files []string, opts ReadOptions, keep int) (got, again []schemas.Event) {
+	t.Helper()
+	var kept []arrow.RecordBatch
+	err := ReadEventsWith(context.Background(), cat, files, opts, func(rec arrow.RecordBatch) error {
+		got = AppendEventRows(got, cat, plainEvents(t, cat, rec))
+		if keep < 0 || len(kept) < keep {
+			rec.Retain()
+			kept = append(kept, rec)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	for _, rec := range kept {
+		again = AppendEventRows(again, cat, plainEvents(t, cat, rec))
+		rec.Release()
+	}
+	return got, again
 }

@@ -28,7 +28,7 @@ var (
 	benchUsers  = flag.Int("bench.users", 20_000, "users in BenchmarkEndToEnd and BenchmarkLookupUnderIngest (the targets are for 1M)")
 	benchEvents = flag.Int("bench.events", 200_000, "events in BenchmarkEndToEnd and BenchmarkLookupUnderIngest (2M with 1M users)")
 	benchGC     = flag.Int("bench.gcpercent", DefaultGCPercent, "GOGC of the benchmarks (0: the runtime's, from the GOGC variable); the default is a deployment's")
-	benchHeap   = flag.String("bench.heapprofile", "", "write a heap profile of the live state to this file once BenchmarkEndToEnd applied every event")
+	benchHeap   = flag.String("bench.heapprofile", "", "write a heap profile of the live state to this file once BenchmarkEndToEnd or BenchmarkMarkState applied every event")
 	benchCPU    = flag.String("bench.cpuprofile", "", "write a CPU profile of BenchmarkEndToEnd's first timed span (not the pre-fill) to this file")
 )
 

@@ -22,8 +22,9 @@ import (
 // raise it where memory allows, and bound the heap with a memory limit.
 const DefaultGCPercent = 200
 
-// DefaultProcsPerCPU is how many Go processors (GOMAXPROCS) per CPU the
-// runtime would use a process running the speed layer sets, see GC.
+// DefaultProcsPerCPU is the multiple of the runtime's own GOMAXPROCS
+// (the CPUs it found at start, or the GOMAXPROCS variable) that a process
+// running the speed layer sets, see GC.
 //
 // During a collection Go runs idle-time mark workers on processors that
 // have nothing else to do, and such a worker keeps its processor until it
@@ -31,11 +32,11 @@ const DefaultGCPercent = 200
 // preempted after 10 ms: a goroutine woken by a timer or readied on
 // another processor's queue waits behind it. With one processor per
 // core, a lookup that arrives during the collection's mark phase (about
-// 0.3–0.5 s every 15–20 s at a million users) often waits milliseconds;
+// 0.2–0.5 s every 15–20 s at a million users) often waits milliseconds;
 // with twice as many, a free processor is nearly always there to take it
 // and the OS shares the cores between them in finer slices. Measured at
 // 1M users, 20k lookups/s while ingesting 50k events/s on 2 cores: p99
-// 2.2–3.6 ms with 2 processors, 0.67–0.98 ms with 4, and the speed
+// 2.2–3.6 ms with 2 processors, 0.55–0.98 ms with 4, and the speed
 // layer's throughput unchanged (docs/performance.md).
 const DefaultProcsPerCPU = 2
 

@@ -69,7 +69,7 @@ var docs = map[string]string{
 		"Env PORTRAIT_SPEED_MEMORY_LIMIT_MB.",
 	"speed.procs_per_cpu": "Go processors (GOMAXPROCS) per CPU the runtime found at start (GOMAXPROCS, else the CPU count):\n" +
 		"2 keeps lookups from queueing behind the collector's idle-time mark workers (p99 at 1M users, 20k\n" +
-		"lookups/s, 2 cores: 0.67-0.98 ms with 2, 2.2-3.6 ms with 1; docs/performance.md). 0: the runtime's.",
+		"lookups/s, 2 cores: 0.55-0.98 ms with 2, 2.2-3.6 ms with 1; docs/performance.md). 0: the runtime's.",
 	"landing":            "Landing: writes events to hourly Parquet partitions of the warehouse and closes hours.",
 	"landing.group":      "Consumer group of the landing.",
 	"landing.roll_bytes": "Roll a partition's file once this many bytes of JSON are buffered.",

@@ -277,7 +277,7 @@ func mergeRun(ctx context.Context, root string, cat *schemas.Catalog, dir string
 	}
 	p, first, _, _ := ParsePartName(run[0])
 	_, _, last, _ := ParsePartName(run[len(run)-1])
-	sort.SliceStable(events, func(i, j int) bool { return events[i].Offset < events[j].Offset })
+	ClusterByKey(cat, events)
 	// The compacted rows keep the newest ingest time of the files merged
 	// (a file holds one ingest time per row, WriteEventsFile one per file).
 	merged, err = WriteEventsFile(filepath.Join(dir, PartName(p, first, last)), cat, events, schemas.Timestamp(ingest))

@@ -1,11 +1,13 @@
 package warehouse
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -95,6 +97,14 @@ func TestCompactHour(t *testing.T) {
 	require.Len(t, m.Files, 2)
 	got, err := ReadEventRows(context.Background(), c, files)
 	require.NoError(t, err)
+	// Each compacted file is clustered: rows by key, then offset.
+	for _, f := range files {
+		rows, err := ReadEventRows(context.Background(), c, []string{f})
+		require.NoError(t, err)
+		require.True(t, slices.IsSortedFunc(rows, func(a, b schemas.Event) int {
+			return cmp.Or(cmp.Compare(a.Values[0].(int64), b.Values[0].(int64)), cmp.Compare(a.Offset, b.Offset))
+		}), "rows of %s not in (key, offset) order", f)
+	}
 	sortEvents(want)
 	sortEvents(got)
 	require.Equal(t, want, got)

@@ -206,9 +206,10 @@ func plainStrings(d *array.Dictionary) arrow.Array {
 
 // TestReadEventsReuseBuffersPages checks ReadOptions.ReuseBuffers on
 // column chunks of one page (whose values become the batch's buffers in
-// place) and of several pages (copied into pooled buffers): the events
-// are those written, also from batches retained while the later ones
-// were read.
+// place; our writers make one page per chunk) and of several pages (as
+// other writers or older versions may have written; copied into pooled
+// buffers): the events are those written, also from batches retained
+// while the later ones were read.
 func TestReadEventsReuseBuffersPages(t *testing.T) {
 	cat := loadCatalog(t, "taobao")
 	dir := t.TempDir()
@@ -222,6 +223,11 @@ func TestReadEventsReuseBuffersPages(t *testing.T) {
 		files = append(files, path)
 		want = append(want, events...)
 	}
+	multi := synthEvents(cat, 5000, 99)
+	path := filepath.Join(dir, PartName(0, 9, 9))
+	writeEventsWith(t, path, cat, ParquetSchema(cat), multi, parquet.PageBufferSize(4096))
+	files = append(files, path)
+	want = append(want, multi...)
 	// Both paths must be taken: an int64 chunk of several pages and one
 	// of a single page.
 	pages := int64ChunkPages(t, cat, files)

@@ -44,7 +44,7 @@ func ParquetSchema(cat *schemas.Catalog) *parquet.Schema {
 func parquetNode(t schemas.Type) parquet.Node {
 	switch t {
 	case schemas.TypeInt64:
-		return parquet.Leaf(parquet.Int64Type)
+		return parquet.Encoded(parquet.Leaf(parquet.Int64Type), &parquet.DeltaBinaryPacked)
 	case schemas.TypeFloat64:
 		return parquet.Leaf(parquet.DoubleType)
 	case schemas.TypeString:

@@ -1,6 +1,8 @@
 package warehouse
 
 import (
+	"cmp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -69,8 +71,8 @@ func ownString(f *schemas.Field, s string) string {
 }
 
 // batches calls fn with the rows of whole hours, oldest hours first, in
-// row order within an hour, as events of partition, about chunkBatchRows
-// at a time.
+// key order within an hour (rows of one key in row order: see
+// ClusterByKey), as events of partition, about chunkBatchRows at a time.
 func (c *chunk) batches(partition int32, fn func([]schemas.Event) error) error {
 	byHour := map[schemas.Timestamp][]int32{}
 	for i, h := range c.hours {
@@ -83,7 +85,7 @@ func (c *chunk) batches(partition int32, fn func([]schemas.Event) error) error {
 	sort.Slice(hours, func(i, j int) bool { return hours[i] < hours[j] })
 	var rows []int32
 	for k, h := range hours {
-		rows = append(rows, byHour[h]...)
+		rows = append(rows, c.byKey(byHour[h])...)
 		delete(byHour, h)
 		if len(rows) >= c.batchRows || k == len(hours)-1 {
 			if err := fn(c.events(rows, partition)); err != nil {
@@ -93,6 +95,25 @@ func (c *chunk) batches(partition int32, fn func([]schemas.Event) error) error {
 		}
 	}
 	return nil
+}
+
+// byKey sorts rows (ascending) by the catalog's key, keeping row order
+// among rows of one key.
+func (c *chunk) byKey(rows []int32) []int32 {
+	k := c.cat.Key
+	switch c.cat.Fields[k].Type {
+	case schemas.TypeString:
+		keys := c.strs[k]
+		slices.SortFunc(rows, func(a, b int32) int {
+			return cmp.Or(strings.Compare(keys[a], keys[b]), cmp.Compare(a, b))
+		})
+	default: // int64 (a catalog's key is an int64 or a string)
+		keys := c.ints[k]
+		slices.SortFunc(rows, func(a, b int32) int {
+			return cmp.Or(cmp.Compare(keys[a], keys[b]), cmp.Compare(a, b))
+		})
+	}
+	return rows
 }
 
 // events materializes rows as events.

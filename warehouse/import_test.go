@@ -386,7 +386,8 @@ func TestImportOneAtATime(t *testing.T) {
 }
 
 // TestChunkBatches: a chunk gives back its rows as events, whole hours at
-// a time, oldest hour first and in row order within an hour.
+// a time, oldest hour first and in key order within an hour (row order
+// among rows of one key).
 func TestChunkBatches(t *testing.T) {
 	cat := loadCatalog(t, "taobao")
 	const hour = 3600_000
@@ -395,8 +396,9 @@ func TestChunkBatches(t *testing.T) {
 	c := newChunk(cat)
 	c.batchRows = 2
 	var want []schemas.Event
+	keys := []int64{9, 4, 9, 1, 4, 2}
 	for i, ts := range times {
-		vs := []any{int64(i), int64(-i), int64(1 << 40), []string{"pv", "buy"}[i%2], ts}
+		vs := []any{keys[i], int64(-i), int64(1 << 40), []string{"pv", "buy"}[i%2], ts}
 		c.add(vs, int64(10+i))
 		want = append(want, schemas.Event{Values: vs, Time: ts, Partition: 7, Offset: int64(10 + i)})
 	}
@@ -412,8 +414,9 @@ func TestChunkBatches(t *testing.T) {
 		return nil
 	}))
 	// Hour 0 holds two rows (a batch), hour 1 one row and hour 2 three:
-	// batches end after the hour that reaches two rows.
-	require.Equal(t, [][]int64{{11, 14}, {13, 10, 12, 15}}, got)
+	// batches end after the hour that reaches two rows. Hour 2's rows
+	// (keys 9, 9, 2) come key first, the two rows of key 9 in row order.
+	require.Equal(t, [][]int64{{11, 14}, {13, 15, 10, 12}}, got)
 
 	c.reset()
 	require.Equal(t, 0, c.len())

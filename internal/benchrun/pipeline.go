@@ -82,6 +82,14 @@ func (c Config) batchStages() []Stage {
 			return Result{Items: st.Imported, Unit: "rows",
 				Note: "parses and validates CSV, buffers, writes Parquet with fsync per hour; the 1M rows/s target is the Parquet write's (next row)"}, err
 		}},
+		{Name: "compact", Run: func(ctx context.Context) (Result, error) {
+			// As the scheduled compact job leaves the warehouse: an hour's
+			// files (one per import chunk that touched the hour) merged and
+			// clustered by key.
+			st, err := warehouse.Compact(ctx, root, c.Catalog, math.MinInt64, math.MaxInt64, warehouse.CompactOptions{})
+			return Result{Items: st.Rows, Unit: "rows", Bytes: st.BytesOut,
+				Note: fmt.Sprintf("merges %d files into %d, rows clustered by key (the recompute below reads these)", st.FilesIn, st.FilesOut)}, err
+		}},
 		{Name: "parquet write", Run: func(ctx context.Context) (Result, error) {
 			return c.parquetWrite(filepath.Join(c.Dir, "write-bench.parquet"))
 		}},

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/portrait-dev/portrait/schemas"
 )
@@ -250,16 +249,13 @@ func compactionRuns(live []string, listed map[string]MarkerFile, opts CompactOpt
 // marker and removes the run. A corrupt file in the run is quarantined and
 // nothing is merged (merged.Name is empty).
 func mergeRun(ctx context.Context, root string, cat *schemas.Catalog, dir string, run []string, opts CompactOptions) (merged MarkerFile, qs []Quarantined, err error) {
-	var events []schemas.Event
-	ingest := int64(math.MinInt64)
-	nf := len(cat.Fields)
+	cols := NewEventColumns(cat)
+	ingest := schemas.Timestamp(math.MinInt64)
 	for _, f := range run {
 		err := ReadEvents(ctx, cat, []string{f}, func(rec arrow.RecordBatch) error {
-			events = AppendEventRows(events, cat, rec)
-			for _, v := range rec.Column(nf + 2).(*array.Timestamp).TimestampValues() {
-				ingest = max(ingest, int64(v))
-			}
-			return nil
+			newest, err := cols.AppendRecord(rec)
+			ingest = max(ingest, newest)
+			return err
 		})
 		if err != nil {
 			q, ok, qerr := QuarantineCorrupt(root, err)
@@ -273,14 +269,14 @@ func mergeRun(ctx context.Context, root string, cat *schemas.Catalog, dir string
 		}
 	}
 	if ingest == math.MinInt64 {
-		ingest = int64(schemas.TimestampOf(opts.Now()))
+		ingest = schemas.TimestampOf(opts.Now())
 	}
 	p, first, _, _ := ParsePartName(run[0])
 	_, _, last, _ := ParsePartName(run[len(run)-1])
-	ClusterByKey(cat, events)
+	cols.SortByKey()
 	// The compacted rows keep the newest ingest time of the files merged
 	// (a file holds one ingest time per row, WriteEventsFile one per file).
-	merged, err = WriteEventsFile(filepath.Join(dir, PartName(p, first, last)), cat, events, schemas.Timestamp(ingest))
+	merged, err = WriteEventColumnsFile(filepath.Join(dir, PartName(p, first, last)), cols, ingest)
 	if err != nil {
 		return MarkerFile{}, nil, fmt.Errorf("compacting %s: %w", dir, err)
 	}

@@ -8,4 +8,9 @@
 // its folder synced, so a reader never sees half a file. A partition or
 // snapshot counts as complete once its _SUCCESS marker is written. Names
 // that start with "." or "_" are never data.
+//
+// An events file holds row groups of up to 128Ki rows, one page per
+// column chunk; int64 and timestamp columns are DELTA_BINARY_PACKED,
+// strings dictionary-encoded, pages snappy-compressed. Files written by
+// import and compaction are clustered by key (see EventColumns.SortByKey).
 package warehouse

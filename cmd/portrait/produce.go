@@ -69,11 +69,16 @@ tests). "-" reads standard input (give --format).`,
 			}
 			opts.progress = os.Stderr
 			st, err := produceFiles(ctx, c, p, files, opts)
+			how := "from"
+			if err != nil && ctx.Err() != nil {
+				// Stopped by a signal: what was sent is sent.
+				how, err = "(stopped) from", nil
+			}
 			if cerr := p.Close(); err == nil {
 				err = cerr
 			}
-			fmt.Fprintf(os.Stderr, "produce: sent %d messages to %s (%d bad rows %s) from %d files in %s\n",
-				st.sent, cfg.Topic, st.bad, map[bool]string{true: "sent raw", false: "skipped"}[opts.raw], len(files), st.elapsed.Round(time.Millisecond))
+			fmt.Fprintf(os.Stderr, "produce: sent %d messages to %s (%d bad rows %s) %s %d files in %s\n",
+				st.sent, cfg.Topic, st.bad, map[bool]string{true: "sent raw", false: "skipped"}[opts.raw], how, len(files), st.elapsed.Round(time.Millisecond))
 			return err
 		},
 	}
@@ -113,7 +118,7 @@ type sender interface {
 }
 
 // produceFiles sends every row of files through p, paced to opts.rate.
-func produceFiles(ctx context.Context, c *schemas.Catalog, p sender, files []string, opts produceOptions) (produceStats, error) {
+func produceFiles(ctx context.Context, c *schemas.Catalog, p sender, files []string, opts produceOptions) (st produceStats, err error) {
 	if opts.now == nil {
 		opts.now = time.Now
 	}
@@ -127,8 +132,8 @@ func produceFiles(ctx context.Context, c *schemas.Catalog, p sender, files []str
 		// Small batches keep the pace smooth: about ten sends a second.
 		opts.batch = max(1, min(opts.batch, int(opts.rate/10)))
 	}
-	var st produceStats
 	start := opts.now()
+	defer func() { st.elapsed = opts.now().Sub(start) }()
 	lastProgress := start
 	batch := make([]kafka.Message, 0, opts.batch)
 	flush := func() error {
@@ -208,7 +213,5 @@ func produceFiles(ctx context.Context, c *schemas.Catalog, p sender, files []str
 			return st, err
 		}
 	}
-	err := flush()
-	st.elapsed = opts.now().Sub(start)
-	return st, err
+	return st, flush()
 }

@@ -132,6 +132,7 @@ func TestProduceRate(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = produceFiles(ctx, c, s, []string{path}, produceOptions{rate: 1})
+	st, err = produceFiles(ctx, c, s, []string{path}, produceOptions{rate: 1})
 	require.ErrorIs(t, err, context.Canceled)
+	require.Positive(t, st.elapsed, "a stopped run reports how long it ran")
 }

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -82,10 +81,9 @@ func ingestOptions(c Config, seed uint64, count int) gen.Options {
 // process, the way producers are other services in production: its CPU
 // and allocations stay out of the process under test.
 type producerProcess struct {
-	cmd      *exec.Cmd
-	exited   chan struct{} // closed once Wait returned
-	err      error         // Wait's, valid once exited is closed
-	stopping atomic.Bool
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once Wait returned
+	err    error         // Wait's, valid once exited is closed
 	// grace is how long stop waits after SIGTERM before killing.
 	grace time.Duration
 }
@@ -102,7 +100,7 @@ func startProducer(command []string, brokers []string, topic string, rate int, f
 		"--rate", strconv.Itoa(rate), "--batch", strconv.Itoa(ingestBatch), "--log-level", "warn", file)
 	p := &producerProcess{exited: make(chan struct{}), grace: 5 * time.Second}
 	p.cmd = exec.Command(command[0], args...)
-	p.cmd.Stderr = &lineFilter{w: os.Stderr, drop: p.quiet}
+	p.cmd.Stderr = &lineFilter{w: os.Stderr, drop: progressLine}
 	p.cmd.WaitDelay = time.Second // a grandchild holding stderr open does not hold up Wait
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the producer process %v: %w", command, err)
@@ -114,14 +112,11 @@ func startProducer(command []string, brokers []string, topic string, rate int, f
 	return p, nil
 }
 
-// quiet says which of the child's standard error lines to drop: progress
-// ("produce: 1500 sent, 0 bad, 50000 msg/s") and, once stopped, the
-// cancellation error it exits with.
-func (p *producerProcess) quiet(line []byte) bool {
-	if rest, ok := bytes.CutPrefix(line, []byte("produce: ")); ok && len(rest) > 0 && rest[0] >= '0' && rest[0] <= '9' {
-		return true
-	}
-	return p.stopping.Load() && bytes.HasSuffix(bytes.TrimSpace(line), []byte("context canceled"))
+// progressLine reports the child's standard error lines to drop: its
+// progress ("produce: 1500 sent, 0 bad, 50000 msg/s").
+func progressLine(line []byte) bool {
+	rest, ok := bytes.CutPrefix(line, []byte("produce: "))
+	return ok && len(rest) > 0 && rest[0] >= '0' && rest[0] <= '9'
 }
 
 // stop ends the child (SIGTERM, then SIGKILL after the grace period) and
@@ -135,7 +130,6 @@ func (p *producerProcess) stop() (time.Duration, error) {
 			early = fmt.Errorf("producer process %v exited before the lookups ended: %w", p.cmd.Args, p.err)
 		}
 	default:
-		p.stopping.Store(true)
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-p.exited:

@@ -581,19 +581,31 @@ func (a *modeAcc) finish() {
 	a.done = true
 	signed := a.codec.typ == schemas.TypeInt64 || a.codec.typ == schemas.TypeTimestamp
 	a.counts.finish(a.keep, func(u uint32, rx []uint64, rc []int64) {
-		best := 0
 		if signed {
-			// The common case, with the comparison inlined.
+			// The common case, with the comparison inlined and, as the
+			// codes come in no particular order and most counts tie,
+			// conditional moves rather than branches to mispredict.
+			bc, bx := rc[0], int64(rx[0])
 			for i := 1; i < len(rx); i++ {
-				if rc[i] > rc[best] || (rc[i] == rc[best] && int64(rx[i]) < int64(rx[best])) {
-					best = i
+				c, x := rc[i], int64(rx[i])
+				better := c > bc
+				if c == bc {
+					better = x < bx
+				}
+				if better {
+					bc = c
+				}
+				if better {
+					bx = x
 				}
 			}
-		} else {
-			for i := 1; i < len(rx); i++ {
-				if rc[i] > rc[best] || (rc[i] == rc[best] && a.codec.less(rx[i], rx[best])) {
-					best = i
-				}
+			a.best[u], a.has[u] = uint64(bx), true
+			return
+		}
+		best := 0
+		for i := 1; i < len(rx); i++ {
+			if rc[i] > rc[best] || (rc[i] == rc[best] && a.codec.less(rx[i], rx[best])) {
+				best = i
 			}
 		}
 		a.best[u], a.has[u] = rx[best], true

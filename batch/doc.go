@@ -23,30 +23,42 @@
 // carries the catalog hash, and in Extra a [SnapshotInfo]: the cutoff, the
 // catalog name, the key and tag columns with their types (so `portrait
 // profiles dump` can print a snapshot without the catalog), the engine,
-// the base snapshot used, whether a state is stored, and "hours": the row
-// count of every event hour's _SUCCESS before the cutoff (-1 when the
-// hour had none) at the time the snapshot was made.
+// the base snapshot used, whether a state is stored and its format, and
+// "hours": the row count of every event hour's _SUCCESS before the cutoff
+// (-1 when the hour had none) at the time the snapshot was made.
 //
 // # Lifetime state
 //
 // _state/ (ignored by profile readers: its name starts with "_") holds the
-// mergeable partials of the lifetime tags, one long table:
+// mergeable partials of the lifetime tags (schemas.Partial).
+// part-00000.parquet is a wide table, one row per entity (those of the
+// profiles), its columns the key (required) and, per scalar lifetime tag
+// in catalog order, the fields its aggregate needs:
 //
-//	<key>      key field type   the entity
-//	tag        string           lifetime tag name; "" marks the entity present
-//	n          int64            count; values summed (sum, avg); 1 (min, max,
-//	                            first, last, a count_distinct value); the
-//	                            value's count (a mode value)
-//	sum_int    int64?           sum of an int64 field (sum, avg)
-//	sum_float  double?          sum of a float64 field (sum, avg)
-//	v_int, v_float, v_string, v_bool, v_time
-//	                            the value (min, max, first, last) or one
-//	                            distinct value (count_distinct, mode)
-//	time, partition, offset     the place of the first/last value
+//	count           <tag>.n                                  int64
+//	sum, avg        <tag>.n, <tag>.sum                       int64; int64 or double (the field's type)
+//	min, max        <tag>.v                                  the tag's type, null when none
+//	first, last     <tag>.v, <tag>.time, <tag>.partition, <tag>.offset
+//	                                                         the tag's type, timestamp, int64, int64;
+//	                                                         all null when none
 //
-// Every entity has one presence row, then at most one row per scalar
-// lifetime tag (none when empty) and one row per distinct value of a
-// count_distinct or mode tag.
+// n counts the events (count) or the values summed (sum, avg); a min, max,
+// first or last partial with a value has N 1. The values of a
+// count_distinct or mode lifetime tag are in a long table of their own,
+// values-<tag>.parquet: one row per entity and distinct value, the
+// entity's rows together and ascending by value, the entities in the
+// order of the wide table (those without values absent):
+//
+//	<key>      the entity
+//	value      the tag's field type
+//	count      int64: the value's count (mode only)
+//
+// Integers and timestamps are delta-encoded, pages snappy-compressed; every
+// file has a row group per 64Ki entities. The marker's state_format is 2;
+// a snapshot without one holds the long table of the first format (a row
+// per entity and tag), which is not read: a recompute on it runs in full
+// ("base state is in an old format") and writes the new format, and
+// ReadState fails with ErrOldState.
 //
 // A recompute at C₁ uses the newest snapshot C₀ ≤ C₁ as its base when its
 // catalog hash equals the current one, it holds a state, and no event hour

@@ -48,9 +48,12 @@ type SnapshotInfo struct {
 	// Base is the cutoff of the snapshot whose state this one started from
 	// ("" for a full recompute).
 	Base string `json:"base,omitempty"`
-	// State is set when the snapshot holds the lifetime partials.
-	State bool  `json:"state"`
-	Rows  int64 `json:"-"`
+	// State is set when the snapshot holds the lifetime partials, and
+	// StateFormat is their layout (0 for the long table of the first
+	// format, see stateFormat).
+	State       bool  `json:"state"`
+	StateFormat int   `json:"state_format,omitempty"`
+	Rows        int64 `json:"-"`
 }
 
 func snapshotColumns(cat *schemas.Catalog) (column, []column) {
@@ -111,8 +114,7 @@ func WriteSnapshot(root string, cat *schemas.Catalog, s SnapshotWrite) (warehous
 	stateErr := make(chan error, 1)
 	if s.State != nil {
 		go func() {
-			_, err := writeState(filepath.Join(tmp, StateDir, "part-00000.parquet"), cat, s.State)
-			stateErr <- err
+			stateErr <- writeState(filepath.Join(tmp, StateDir), cat, s.State)
 		}()
 	} else {
 		stateErr <- nil
@@ -141,6 +143,9 @@ func WriteSnapshot(root string, cat *schemas.Catalog, s SnapshotWrite) (warehous
 	info := SnapshotInfo{
 		CutoffText: s.Cutoff.String(), Catalog: cat.Name, Engine: s.Engine,
 		Key: key, Columns: cols, Hours: map[string]int64{}, State: s.State != nil,
+	}
+	if info.State {
+		info.StateFormat = stateFormat
 	}
 	for h, n := range s.Hours {
 		info.Hours[h.String()] = n

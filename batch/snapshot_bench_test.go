@@ -44,7 +44,7 @@ func benchProfiles(cat *schemas.Catalog, n int) ([]schemas.Profile, *local.State
 		ps := make([]schemas.Partial, len(life))
 		for k, ti := range life {
 			if v := vals[ti]; v != nil {
-				ps[k] = schemas.Partial{N: 1 + r.Int64N(20), Value: v}
+				ps[k] = schemas.Partial{N: 1, Value: v}
 				if cat.Tags[ti].Agg == schemas.AggLast {
 					ps[k].Time, ps[k].Partition, ps[k].Offset = ts(), 1<<20, r.Int64N(20_000_000)
 				}
@@ -80,9 +80,8 @@ func BenchmarkWriteSnapshot(b *testing.B) {
 			return path, err
 		}},
 		{"state", func(dir string) (string, error) {
-			path := filepath.Join(dir, "state.parquet")
-			_, err := writeState(path, cat, state)
-			return path, err
+			path := filepath.Join(dir, StateDir)
+			return path, writeState(path, cat, state)
 		}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

@@ -302,6 +302,34 @@ func TestReconcileCatalogChangeOnSpeed(t *testing.T) {
 // TestMergedLookupsAcrossRebase checks the live lookups against the
 // reference evaluator before any snapshot, after a rebase on a first
 // snapshot, and after a rebase on a newer one.
+// TestRebaseOnOldStateFormat: a snapshot whose lifetime state is in the
+// format before the wide one is not a base; the speed layer says so and
+// keeps its own state until a recompute writes the current format.
+func TestRebaseOnOldStateFormat(t *testing.T) {
+	cat := loadCat(t, "taobao")
+	r := startSpeed(t, cat, taobaoNow)
+	r.land(r.produce(taobaoHistory(t, cat)))
+	r.recompute(cat, taobaoCutoff)
+	dir := warehouse.SnapshotDir(r.root, taobaoCutoff)
+	m, ok, err := warehouse.ReadMarker(dir)
+	require.NoError(t, err)
+	require.True(t, ok)
+	delete(m.Extra, "state_format") // as written before the wide state
+	require.NoError(t, warehouse.WriteMarker(dir, m))
+
+	_, _, err = r.s.Rebase(context.Background(), r.root)
+	require.ErrorIs(t, err, stream.ErrSnapshotUnusable)
+	require.ErrorIs(t, err, batch.ErrOldState)
+	_, rebased := r.s.Rebased()
+	require.False(t, rebased)
+
+	r.recompute(cat, taobaoCutoff)
+	_, _, err = r.s.Rebase(context.Background(), r.root)
+	require.NoError(t, err)
+	_, rebased = r.s.Rebased()
+	require.True(t, rebased)
+}
+
 func TestMergedLookupsAcrossRebase(t *testing.T) {
 	cat := loadCat(t, "taobao")
 	r := startSpeed(t, cat, taobaoNow)

@@ -163,6 +163,9 @@ func (s *Speed) readBase(root string, c schemas.Timestamp) (map[any][]schemas.Pa
 		return nil, fmt.Errorf("rebase on %s: %w: it stores no lifetime state", c, ErrSnapshotUnusable)
 	}
 	st, err := batch.ReadState(root, cat, c)
+	if errors.Is(err, batch.ErrOldState) {
+		return nil, fmt.Errorf("rebase on %s: %w: %w (the next recompute writes the current format)", c, ErrSnapshotUnusable, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("rebase on %s: %w", c, err)
 	}

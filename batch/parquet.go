@@ -200,27 +200,35 @@ func readColumn(dst []parquet.Value, cc parquet.ColumnChunk) ([]parquet.Value, e
 		if err != nil {
 			return dst, err
 		}
-		n := int(p.NumValues())
-		at := len(dst)
-		dst = slices.Grow(dst, n)[:at+n]
-		vr := p.Values()
-		for got := 0; got < n; {
-			k, err := vr.ReadValues(dst[at+got : at+n])
-			got += k
-			if err == io.EOF {
-				if got != n {
-					return dst, fmt.Errorf("page holds %d values, header says %d", got, n)
-				}
-				break
-			}
-			if err != nil {
-				return dst, err
-			}
-			if k == 0 {
-				return dst, errors.New("page reader made no progress")
-			}
+		if dst, err = readPageValues(dst, p); err != nil {
+			return dst, err
 		}
 	}
+}
+
+// readPageValues appends the values of page p (nulls included) to dst.
+func readPageValues(dst []parquet.Value, p parquet.Page) ([]parquet.Value, error) {
+	n := int(p.NumValues())
+	at := len(dst)
+	dst = slices.Grow(dst, n)[:at+n]
+	vr := p.Values()
+	for got := 0; got < n; {
+		k, err := vr.ReadValues(dst[at+got : at+n])
+		got += k
+		if err == io.EOF {
+			if got != n {
+				return dst, fmt.Errorf("page holds %d values, header says %d", got, n)
+			}
+			break
+		}
+		if err != nil {
+			return dst, err
+		}
+		if k == 0 {
+			return dst, errors.New("page reader made no progress")
+		}
+	}
+	return dst, nil
 }
 
 func goValue(t schemas.Type, v *parquet.Value, n parquet.Node) any {

@@ -233,31 +233,6 @@ func spread[T int64 | float64](dst, xs []T, defs []byte) []T {
 	return dst
 }
 
-// readPageValues appends the values of page p (nulls included) to dst.
-func readPageValues(dst []parquet.Value, p parquet.Page) ([]parquet.Value, error) {
-	n := int(p.NumValues())
-	at := len(dst)
-	dst = slices.Grow(dst, n)[:at+n]
-	vr := p.Values()
-	for got := 0; got < n; {
-		k, err := vr.ReadValues(dst[at+got : at+n])
-		got += k
-		if err == io.EOF {
-			if got != n {
-				return dst, fmt.Errorf("page holds %d values, header says %d", got, n)
-			}
-			break
-		}
-		if err != nil {
-			return dst, err
-		}
-		if k == 0 {
-			return dst, errors.New("page reader made no progress")
-		}
-	}
-	return dst, nil
-}
-
 // stateReader builds a State from the row groups of its files, reading
 // the typed column values: only the keys and the partials' values are
 // boxed.

@@ -303,36 +303,39 @@ func (s *pairSet) pushSlow(u uint32, x uint64) {
 
 // nextChunk32 is nextChunk for short words.
 func (s *pairSet) nextChunk32(i int) *pairChunk32 {
+	s.compactIfFull(i)
+	c := takeChunk(&s.free32)
 	b := &s.blocks[i]
-	if n := s.buffered(i); n >= max(minCompact, len(b.rx)) {
-		s.compactBlock(i, true)
-	}
-	var c *pairChunk32
-	if n := len(s.free32); n > 0 {
-		c, s.free32 = s.free32[n-1], s.free32[:n-1]
-	} else {
-		c = new(pairChunk32)
-	}
 	b.chunks32, s.heads32[i] = append(b.chunks32, c), chunkHead32{c: c}
 	return c
 }
 
-// nextChunk starts a new chunk in block i's buffer, compacting the block
-// first when its buffer is as large as its runs (and at least
-// minCompact), so that each run is merged a bounded number of times.
+// nextChunk starts a new chunk in block i's buffer (see compactIfFull).
 func (s *pairSet) nextChunk(i int) *pairChunk {
+	s.compactIfFull(i)
+	c := takeChunk(&s.free)
 	b := &s.blocks[i]
-	if n := s.buffered(i); n >= max(minCompact, len(b.rx)) {
-		s.compactBlock(i, true)
-	}
-	var c *pairChunk
-	if n := len(s.free); n > 0 {
-		c, s.free = s.free[n-1], s.free[:n-1]
-	} else {
-		c = new(pairChunk)
-	}
 	b.chunks, s.heads[i] = append(b.chunks, c), chunkHead{c: c}
 	return c
+}
+
+// compactIfFull compacts block i when its buffer is as large as its runs
+// (and at least minCompact), so that each run is merged a bounded number
+// of times.
+func (s *pairSet) compactIfFull(i int) {
+	if n := s.buffered(i); n >= max(minCompact, len(s.blocks[i].rx)) {
+		s.compactBlock(i, true)
+	}
+}
+
+// takeChunk takes a chunk off a free list, or makes one.
+func takeChunk[C any](free *[]*C) *C {
+	if n := len(*free); n > 0 {
+		c := (*free)[n-1]
+		*free = (*free)[:n-1]
+		return c
+	}
+	return new(C)
 }
 
 // pushN adds n occurrences of (u, x) (a partial of a base snapshot, or a

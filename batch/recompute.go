@@ -263,7 +263,7 @@ func findBase(cfg Config, hours map[schemas.Timestamp]int64) (*local.State, stri
 	case !info.State:
 		return nil, fmt.Sprintf("snapshot %s holds no lifetime state", c0)
 	case info.StateFormat != stateFormat:
-		return nil, fmt.Sprintf("snapshot %s: base state is in an old format (%d, this version reads %d)", c0, info.StateFormat, stateFormat)
+		return nil, fmt.Sprintf("snapshot %s: base state is in an old format (%d, this version reads %d)", c0, max(info.StateFormat, 1), stateFormat)
 	}
 	if why := hoursChanged(info, hours, c0); why != "" {
 		return nil, fmt.Sprintf("snapshot %s: %s", c0, why)

@@ -49,8 +49,8 @@ type SnapshotInfo struct {
 	// ("" for a full recompute).
 	Base string `json:"base,omitempty"`
 	// State is set when the snapshot holds the lifetime partials, and
-	// StateFormat is their layout (0 for the long table of the first
-	// format, see stateFormat).
+	// StateFormat is their layout (see stateFormat; 0, recorded by no
+	// version, means the long table of format 1).
 	State       bool  `json:"state"`
 	StateFormat int   `json:"state_format,omitempty"`
 	Rows        int64 `json:"-"`

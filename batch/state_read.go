@@ -35,7 +35,7 @@ func readState(root string, cat *schemas.Catalog, cutoff schemas.Timestamp) (*lo
 	case !info.State:
 		return nil, fmt.Errorf("snapshot %s holds no lifetime state", cutoff)
 	case info.StateFormat != stateFormat:
-		return nil, fmt.Errorf("snapshot %s: %w (%d, this version reads %d)", cutoff, ErrOldState, info.StateFormat, stateFormat)
+		return nil, fmt.Errorf("snapshot %s: %w (%d, this version reads %d)", cutoff, ErrOldState, max(info.StateFormat, 1), stateFormat)
 	}
 	dir := filepath.Join(warehouse.SnapshotDir(root, cutoff), StateDir)
 	l := newStateLayout(cat)

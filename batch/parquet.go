@@ -127,16 +127,6 @@ type rowGroup struct {
 	vals [][]parquet.Value
 }
 
-// value returns the value of column c in row i as a Go value (nil for
-// null).
-func (g *rowGroup) value(c, i int) any {
-	v := &g.vals[c][i]
-	if v.IsNull() {
-		return nil
-	}
-	return goValue(g.cols[c].Type, v, g.fields[c])
-}
-
 // readGroups reads a Parquet file of flat columns: it calls header with
 // the columns, then fn with every row group (reused between calls).
 func readGroups(path string, header func([]column) error, fn func(*rowGroup) error) ([]column, error) {
@@ -229,22 +219,6 @@ func readPageValues(dst []parquet.Value, p parquet.Page) ([]parquet.Value, error
 		}
 	}
 	return dst, nil
-}
-
-func goValue(t schemas.Type, v *parquet.Value, n parquet.Node) any {
-	switch t {
-	case schemas.TypeInt64:
-		return intOf(v)
-	case schemas.TypeTimestamp:
-		return schemas.Timestamp(v.Int64() / msDivisor(n))
-	case schemas.TypeFloat64:
-		return v.Double()
-	case schemas.TypeString:
-		return string(v.ByteArray())
-	case schemas.TypeBool:
-		return v.Boolean()
-	}
-	return nil
 }
 
 // msDivisor is what a timestamp column's values are divided by to make

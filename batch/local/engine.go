@@ -178,12 +178,6 @@ type shard struct {
 	rows    int64
 }
 
-// New prepares an engine for a catalog and cutoff, optionally starting
-// the lifetime tags from base. It uses one shard per core.
-func New(cat *schemas.Catalog, cutoff schemas.Timestamp, base *State) (*Engine, error) {
-	return newEngine(cat, cutoff, base, defaultShards())
-}
-
 func defaultShards() int { return min(runtime.GOMAXPROCS(0), 8) }
 
 func newEngine(cat *schemas.Catalog, cutoff schemas.Timestamp, base *State, shards int) (*Engine, error) {

@@ -180,9 +180,6 @@ func NewReader(c *schemas.Catalog, r io.Reader, name string, format Format) *Rea
 	return rd
 }
 
-// Name is the file name the reader reports in errors.
-func (r *Reader) Name() string { return r.name }
-
 // BytesRead is how many bytes were read from the file so far (compressed
 // bytes for a .gz file; read ahead of the rows returned), for progress.
 func (r *Reader) BytesRead() int64 { return r.in.n }

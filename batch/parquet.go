@@ -127,34 +127,49 @@ type rowGroup struct {
 	vals [][]parquet.Value
 }
 
-// readGroups reads a Parquet file of flat columns: it calls header with
-// the columns, then fn with every row group (reused between calls).
-func readGroups(path string, header func([]column) error, fn func(*rowGroup) error) ([]column, error) {
-	f, err := os.Open(path)
+// openFlat opens a Parquet file of flat columns and returns them (name,
+// type, nullability); the caller closes f.
+func openFlat(path string) (f *os.File, pf *parquet.File, cols []column, err error) {
+	f, err = os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", path, err)
+		return nil, nil, nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	defer f.Close()
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", path, err)
+		return nil, nil, nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", path, err)
+	if pf, err = parquet.OpenFile(f, st.Size()); err != nil {
+		return nil, nil, nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	fields := pf.Schema().Fields()
-	cols := make([]column, len(fields))
+	cols = make([]column, len(fields))
 	for i, fl := range fields {
 		if !fl.Leaf() {
-			return nil, fmt.Errorf("%s: column %s is not flat", path, fl.Name())
+			return nil, nil, nil, fmt.Errorf("%s: column %s is not flat", path, fl.Name())
 		}
 		t, err := typeOfNode(fl)
 		if err != nil {
-			return nil, fmt.Errorf("%s: column %s: %w", path, fl.Name(), err)
+			return nil, nil, nil, fmt.Errorf("%s: column %s: %w", path, fl.Name(), err)
 		}
 		cols[i] = newColumn(fl.Name(), t, fl.Optional())
 	}
+	return f, pf, cols, nil
+}
+
+// readGroups reads a Parquet file of flat columns: it calls header with
+// the columns, then fn with every row group (reused between calls).
+func readGroups(path string, header func([]column) error, fn func(*rowGroup) error) ([]column, error) {
+	f, pf, cols, err := openFlat(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fields := pf.Schema().Fields()
 	if err := header(cols); err != nil {
 		return cols, err
 	}

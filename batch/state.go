@@ -228,14 +228,7 @@ func (f *wideFiller) column(dst []parquet.Value, c, lo, hi int) ([]parquet.Value
 	case fieldTime:
 		placeColumn(out, sp.Time[lo:hi], &sp.Value, lo)
 	case fieldPartition:
-		for i, x := range sp.Partition[lo:hi] {
-			if v := &out[i]; sp.Value.Has(lo + i) {
-				*v = parquet.Int64Value(int64(x))
-				v.SetDefinitionLevel(1)
-			} else {
-				*v = parquet.Value{}
-			}
-		}
+		placeColumn(out, sp.Partition[lo:hi], &sp.Value, lo)
 	case fieldOffset:
 		placeColumn(out, sp.Offset[lo:hi], &sp.Value, lo)
 	}
@@ -244,10 +237,10 @@ func (f *wideFiller) column(dst []parquet.Value, c, lo, hi int) ([]parquet.Value
 
 // placeColumn sets out[i] to xs[i] at definition level 1 where row lo+i of
 // the value column is valid, else to null.
-func placeColumn(out []parquet.Value, xs []int64, value *local.Column, lo int) {
+func placeColumn[T int32 | int64](out []parquet.Value, xs []T, value *local.Column, lo int) {
 	for i, x := range xs {
 		if v := &out[i]; value.Has(lo + i) {
-			*v = parquet.Int64Value(x)
+			*v = parquet.Int64Value(int64(x))
 			v.SetDefinitionLevel(1)
 		} else {
 			*v = parquet.Value{}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 
@@ -62,30 +61,18 @@ func readState(root string, cat *schemas.Catalog, cutoff schemas.Timestamp) (*lo
 // readStateFile reads the state file at path, which must have the
 // columns want, calling fn with every row group.
 func readStateFile(path string, want []column, fn func(*stateGroup) error) error {
-	f, err := os.Open(path)
+	f, pf, cols, err := openFlat(path)
 	if err != nil {
-		return fmt.Errorf("opening %s: %w", path, err)
+		return err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("opening %s: %w", path, err)
-	}
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		return fmt.Errorf("opening %s: %w", path, err)
-	}
-	fields := pf.Schema().Fields()
-	if len(fields) != len(want) {
-		return fmt.Errorf("%s has %d columns, want %d", path, len(fields), len(want))
+	if len(cols) != len(want) {
+		return fmt.Errorf("%s has %d columns, want %d", path, len(cols), len(want))
 	}
 	g := &stateGroup{cols: make([]stateColumn, len(want))}
-	for i, fl := range fields {
-		if !fl.Leaf() {
-			return fmt.Errorf("%s column %d (%s) is not flat", path, i, fl.Name())
-		}
-		if t, err := typeOfNode(fl); err != nil || fl.Name() != want[i].Name || t != want[i].Type {
-			return fmt.Errorf("%s column %d is %s %s, want %s %s", path, i, fl.Name(), fl.Type().Kind(), want[i].Name, want[i].Type)
+	for i, fl := range pf.Schema().Fields() {
+		if c := cols[i]; c.Name != want[i].Name || c.Type != want[i].Type {
+			return fmt.Errorf("%s column %d is %s %s, want %s %s", path, i, c.Name, fl.Type().Kind(), want[i].Name, want[i].Type)
 		}
 		g.cols[i].node = fl
 	}
